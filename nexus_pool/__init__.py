@@ -1,0 +1,26 @@
+"""nexus_pool: a typed object pool where one thread acquires and any thread releases.
+
+>>> from nexus_pool import Pool
+>>> pool = Pool(4, bytearray, bytearray.clear)
+>>> with pool.acquire() as buf:
+...     buf += b"hello"
+>>> pool.available()
+4
+"""
+
+from ._backends import available_backends
+from ._errors import BackendUnavailable, OwnershipError, PoolError, PoolExhausted, ReleasedError
+from ._pool import Pool, Pooled
+
+__all__ = [
+    "BackendUnavailable",
+    "OwnershipError",
+    "Pool",
+    "PoolError",
+    "PoolExhausted",
+    "Pooled",
+    "ReleasedError",
+    "available_backends",
+]
+
+__version__ = "0.1.0"

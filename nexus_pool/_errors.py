@@ -1,0 +1,36 @@
+"""The exceptions nexus_pool raises. All of them derive from :class:`PoolError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailable",
+    "OwnershipError",
+    "PoolError",
+    "PoolExhausted",
+    "ReleasedError",
+]
+
+
+class PoolError(Exception):
+    """Base class of every error raised by nexus_pool."""
+
+
+class PoolExhausted(PoolError):
+    """``acquire()`` found no free slot before its timeout ran out."""
+
+
+class ReleasedError(PoolError):
+    """A guard was used or released after it had already been released."""
+
+
+class OwnershipError(PoolError):
+    """A second thread acquired from a pool that another live thread owns.
+
+    Raised by the ``debug`` backend: a pool has one acquiring thread at a time
+    (returns may come from any thread). The owner passes the pool on with
+    ``pool.handoff()``.
+    """
+
+
+class BackendUnavailable(PoolError):
+    """The named backend exists but cannot load on this interpreter."""
