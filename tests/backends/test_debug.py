@@ -1,0 +1,170 @@
+"""The ``debug`` backend's own checks: ownership, where a guard was released, leaks."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import re
+import threading
+import warnings
+from collections.abc import Callable
+
+import pytest
+
+from nexus_pool import OwnershipError, Pool, Pooled, ReleasedError
+
+from ..conformance.support import Item, barrier, make_pool, running, spawn
+
+
+@pytest.fixture
+def pool() -> Pool[Item]:
+    pool, _, _ = make_pool("debug", capacity=4)
+    return pool
+
+
+def on_thread(action: Callable[[], object], name: str) -> BaseException | None:
+    """Run ``action`` on a new thread named ``name``; return what it raised, if anything."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as exc:
+            raised.append(exc)
+
+    with running(spawn(run, name=name)):
+        pass
+    return raised[0] if raised else None
+
+
+def next_line() -> str:
+    """``file:line`` of the caller's next line, to compare with reported places."""
+    caller = inspect.stack()[1]
+    return f"{caller.filename}:{caller.lineno + 1}"
+
+
+def test_second_thread_acquiring_names_both_threads(pool: Pool[Item]) -> None:
+    held = pool.acquire()
+    error = on_thread(pool.try_acquire, name="intruder")
+    assert isinstance(error, OwnershipError)
+    message = str(error)
+    me = threading.current_thread()
+    assert f"'intruder' (ident " in message
+    assert f"{me.name!r} (ident {me.ident})" in message
+    assert "pool.handoff()" in message
+    held.release()
+    assert pool.available() == 4
+
+
+@pytest.mark.parametrize("how", ["try_acquire", "acquire", "acquire_blocking"])
+def test_every_way_of_acquiring_is_checked(pool: Pool[Item], how: str) -> None:
+    pool.acquire().release()  # this thread owns the pool now
+    actions: dict[str, Callable[[], object]] = {
+        "try_acquire": pool.try_acquire,
+        "acquire": pool.acquire,
+        "acquire_blocking": lambda: pool.acquire(timeout=30),
+    }
+    assert isinstance(on_thread(actions[how], name="other"), OwnershipError)
+
+
+def test_ownership_is_checked_even_when_the_pool_is_empty(pool: Pool[Item]) -> None:
+    guards = [pool.acquire() for _ in range(4)]
+    # an intruder must be refused at once, not left waiting for a slot
+    assert isinstance(on_thread(lambda: pool.acquire(timeout=30), name="waiter"), OwnershipError)
+    for guard in guards:
+        guard.release()
+
+
+def test_handoff_passes_ownership_to_the_next_acquirer(pool: Pool[Item]) -> None:
+    pool.acquire().release()
+    pool.handoff()
+    assert on_thread(lambda: pool.acquire().release(), name="successor") is None
+    pool.acquire().release()  # the successor has finished, so ownership moved back
+
+
+def test_ownership_moves_when_the_owner_has_finished(pool: Pool[Item]) -> None:
+    assert on_thread(lambda: pool.acquire().release(), name="first-owner") is None
+    guard = pool.acquire()  # the first owner is gone: no error
+    guard.release()
+
+
+def test_only_the_owner_can_hand_off(pool: Pool[Item]) -> None:
+    pool.acquire().release()
+    error = on_thread(pool.handoff, name="usurper")
+    assert isinstance(error, OwnershipError)
+    assert "only the owner can hand the pool over" in str(error)
+
+
+def test_releasing_from_other_threads_does_not_take_ownership(pool: Pool[Item]) -> None:
+    guards = [pool.acquire() for _ in range(4)]
+    for index, guard in enumerate(guards):
+        assert on_thread(guard.release, name=f"returner-{index}") is None
+    pool.acquire().release()  # still ours
+
+
+def test_racing_for_a_free_pool_has_exactly_one_owner() -> None:
+    """The ownership check and the change of owner are one atomic step."""
+    for _ in range(50):
+        pool, _, _ = make_pool("debug", capacity=8)
+        start = barrier(4)
+        decided = barrier(5)
+        outcomes: list[str] = []
+        kept: list[Pooled[Item]] = []
+
+        def contender() -> None:
+            start.wait()
+            try:
+                kept.append(pool.acquire())
+            except OwnershipError:
+                outcomes.append("refused")
+            else:
+                outcomes.append("owner")
+            decided.wait()  # stay alive until all have tried: a dead owner loses ownership
+
+        with running(*(spawn(contender) for _ in range(4))):
+            decided.wait()
+        assert sorted(outcomes) == ["owner", "refused", "refused", "refused"]
+        for guard in kept:
+            guard.release()
+
+
+def test_double_release_says_where_the_first_release_happened(pool: Pool[Item]) -> None:
+    guard = pool.acquire()
+    where = next_line()
+    guard.release()
+    with pytest.raises(ReleasedError, match=re.escape(f"first released at {where} in ")):
+        guard.release()
+    with pytest.raises(ReleasedError, match=re.escape(f"first released at {where} in ")):
+        guard.value  # noqa: B018
+
+
+def test_release_by_with_block_is_located_at_the_with_statement(pool: Pool[Item]) -> None:
+    guard = pool.acquire()
+    where = next_line()
+    with guard:
+        pass
+    with pytest.raises(ReleasedError, match=re.escape(where)):
+        guard.release()
+
+
+def test_collected_guard_warns_with_the_place_it_was_acquired(pool: Pool[Item]) -> None:
+    where = next_line()
+    guard = pool.acquire()
+    with pytest.warns(ResourceWarning, match=re.escape(f"acquired at {where} in ")) as caught:
+        del guard
+        gc.collect()
+    filename, _, lineno = where.rpartition(":")
+    assert caught[0].filename == filename
+    assert caught[0].lineno == int(lineno)
+    assert pool.available() == 4
+
+
+def test_slot_returns_even_when_the_warning_is_an_error(pool: Pool[Item], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[BaseException | None] = []
+    monkeypatch.setattr("sys.unraisablehook", lambda info: seen.append(info.exc_value))
+    guard = pool.acquire()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        del guard
+    assert len(seen) == 1 and isinstance(seen[0], ResourceWarning)
+    assert pool.available() == 4
