@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import warnings
+from types import FrameType
 from typing import NamedTuple, final
 
 from .._errors import OwnershipError
@@ -43,9 +44,9 @@ _UNKNOWN_SITE = _Site("<unknown>", 0, "<unknown>")
 
 def _caller_site() -> _Site:
     """The innermost frame outside nexus_pool: the user's line that called into the pool."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     if frame is None:
         return _UNKNOWN_SITE
     return _Site(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)

@@ -116,7 +116,7 @@ def test_value_acquired_after_release_has_been_reset(backend: str) -> None:
 
 
 def test_pool_without_reset_returns_values_as_they_are(backend: str) -> None:
-    pool = Pool(1, list, backend=backend)
+    pool: Pool[list[int]] = Pool(1, list, backend=backend)
     with pool.acquire() as items:
         items.append(1)
     with pool.acquire() as items:

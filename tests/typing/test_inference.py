@@ -1,0 +1,46 @@
+"""What mypy infers for users' code; checked by the project's mypy run (``assert_type``).
+
+The same functions also run under pytest, so every line here is real, working code.
+"""
+
+from __future__ import annotations
+
+from typing_extensions import assert_type
+
+import nexus_pool.sync
+from nexus_pool import Pool, Pooled
+
+
+def clear(buffer: bytearray) -> None:
+    buffer.clear()
+
+
+def test_pool_type_comes_from_the_factory() -> None:
+    assert_type(Pool(4, bytearray), Pool[bytearray])
+    assert_type(Pool(4, bytearray, bytearray.clear), Pool[bytearray])
+    assert_type(Pool(4, bytearray, clear, backend="locked"), Pool[bytearray])
+    assert_type(Pool(2, lambda: [1, 2]), Pool[list[int]])
+    assert_type(nexus_pool.sync.Pool(4, bytearray), nexus_pool.sync.Pool[bytearray])
+
+
+def test_acquisitions_and_guards() -> None:
+    pool = Pool(4, bytearray, clear)
+    maybe = pool.try_acquire()
+    assert_type(maybe, Pooled[bytearray] | None)
+    if maybe is not None:  # mypy makes the user check
+        assert_type(maybe.value, bytearray)
+        maybe.release()
+    guard = pool.acquire()
+    assert_type(guard, Pooled[bytearray])
+    assert_type(pool.acquire(timeout=0.5), Pooled[bytearray])
+    with guard as buffer:
+        assert_type(buffer, bytearray)
+
+
+def test_pool_properties() -> None:
+    pool = Pool(3, list[str])
+    assert_type(pool, Pool[list[str]])
+    assert_type(pool.capacity, int)
+    assert_type(pool.available(), int)
+    assert_type(pool.backend, str)
+    assert_type(pool.handoff(), None)
