@@ -1,0 +1,39 @@
+"""The README's promises: its example runs, its commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def blocks_after(marker: str, language: str) -> list[str]:
+    return re.findall(rf"<!-- {marker}[^>]*-->\n```{language}\n(.*?)```", README, flags=re.DOTALL)
+
+
+def test_runnable_examples_run() -> None:
+    examples = blocks_after("runnable", "python")
+    assert examples, "README has no runnable example"
+    for code in examples:
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+
+
+def test_run_command_is_the_demo_and_the_demo_works() -> None:
+    (command,) = blocks_after("run-command", "sh")
+    assert command.strip().endswith("-m nexus_pool")
+    result = subprocess.run(
+        [sys.executable, "-m", "nexus_pool", "--frames", "2000"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "all 64 buffers returned" in result.stdout
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    (command,) = blocks_after("test-command", "sh")
+    assert "-m pytest" in command
+    ci_script = (ROOT / ".ci" / "run").read_text()
+    assert "test-command" in ci_script, ".ci/run must take its test command from the README"
