@@ -7,7 +7,9 @@ Everything users see lives here and is the same for every backend; a backend (se
 from __future__ import annotations
 
 import math
+import sysconfig
 from collections.abc import Callable
+from time import monotonic
 from types import TracebackType
 from typing import Any, Final, Generic, NoReturn, SupportsIndex, TypeVar, final
 
@@ -24,6 +26,16 @@ _STALE: Final[Any] = object()
 failed; the slot is free, and its next acquisition calls ``factory()`` again."""
 
 _FAST_TIMEOUT_TYPES: Final = (int, float)
+
+_WAIT_SLICE: Final = 0.005 if sysconfig.get_config_var("Py_GIL_DISABLED") else None
+"""How long a blocked acquirer sleeps at a time on free-threaded builds (seconds).
+
+There, a guard dropped by another thread without ``release()`` is often finalized by the
+thread that created it, the acquirer (biased reference counting hands the last decref to
+the object's owner), and only when that thread next runs bytecode. An acquirer that slept
+until a release would wait for ever for such a guard, so it wakes up this often to let
+them come home. GIL builds finalize on the dropping thread and sleep until woken.
+"""
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -268,13 +280,21 @@ class Pool(Generic[T]):
 
     def _wait_for_slot(self, timeout: float | None) -> int:
         seconds = _check_timeout(timeout)
-        slot = EMPTY if seconds == 0 else self._freelist.pop_wait(seconds)
-        if slot < 0:
-            raise PoolExhausted(
-                f"all {len(self._values)} slots are in use"
-                + ("" if seconds == 0 else f" and none came back within {timeout} s")
-            )
-        return slot
+        if seconds != 0:
+            deadline = None if seconds is None else monotonic() + seconds
+            while True:
+                remaining = None if deadline is None else deadline - monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                if _WAIT_SLICE is not None:
+                    remaining = _WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE)
+                slot = self._freelist.pop_wait(remaining)
+                if slot >= 0:
+                    return slot
+        raise PoolExhausted(
+            f"all {len(self._values)} slots are in use"
+            + ("" if seconds == 0 else f" and none came back within {timeout} s")
+        )
 
     def _remake(self, slot: int) -> T:
         """The slot's value was lost to a failed reset; make a new one on this thread."""

@@ -37,7 +37,7 @@ class Factory:
         self.calls = 0
         self.made: list[Item] = []
         self.failures_left = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: reset may run inside a finalizer
 
     def __call__(self) -> Item:
         with self._lock:
@@ -64,7 +64,7 @@ class Reset:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
         self.fail_serials: set[int] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: reset may run inside a finalizer
 
     def __call__(self, item: Item) -> None:
         with self._lock:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 
 import pytest
 
-from nexus_pool import PoolError, PoolExhausted, Pooled
+from nexus_pool import Pool, PoolError, PoolExhausted, Pooled
 
 from .support import WAIT, Item, assert_all_free, drain, make_pool, running, spawn
 
@@ -96,4 +97,47 @@ def test_many_waits_with_short_timeouts_leave_the_pool_consistent(backend: str) 
             pool.acquire(timeout=0.001)
     for guard in guards:
         guard.release()
+    assert_all_free(pool)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
+def test_release_from_a_signal_handler_wakes_the_blocked_acquirer_itself(backend: str) -> None:
+    """A release can run on the acquiring thread in the middle of its own wait.
+
+    Finalizers of collected guards and signal handlers both run between bytecodes of
+    whatever the thread was doing, here inside ``acquire``. The release must neither
+    deadlock on the waiter's own lock nor leave the waiter asleep.
+    """
+    pool, _, reset = make_pool(backend, capacity=1)
+    held = [pool.acquire()]
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: held.pop().release())
+    try:
+        interrupt = threading.Timer(0.1, signal.pthread_kill, (threading.main_thread().ident, signal.SIGUSR1))
+        interrupt.daemon = True
+        with running(interrupt):
+            started = time.monotonic()
+            guard = pool.acquire(timeout=WAIT)
+            assert time.monotonic() - started < WAIT / 2
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert len(reset.calls) == 1
+    guard.release()
+
+
+def test_reset_may_release_other_guards(backend: str) -> None:
+    """A release nested inside another release (reset dropping a guard) is fine."""
+    pool, factory, _ = make_pool(backend, capacity=2)
+    inner = pool.acquire()
+    outer = pool.acquire()
+    nested: list[Pooled[Item]] = [inner]
+    del inner
+
+    def reset_releasing_another(item: Item) -> None:
+        if nested:
+            nested.pop().release()
+
+    nesting_pool = Pool(1, factory, reset_releasing_another, backend=backend)
+    with nesting_pool.acquire():
+        pass
+    outer.release()
     assert_all_free(pool)
