@@ -7,25 +7,11 @@ backend the registry promises.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from nexus_pool import BackendUnavailable
-from nexus_pool._backends import BACKENDS, backend_class
+from nexus_pool._backends import BACKENDS
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def require_backend(name: str) -> str:
-    """``name`` if that backend loads here; otherwise fail (in CI) or skip the test."""
-    try:
-        backend_class(name)
-    except BackendUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"backend {name!r} is registered but unavailable in CI: {exc}")
-        pytest.skip(f"backend {name!r} unavailable here: {exc}")
-    return name
+from .conformance.support import require_backend
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,3 +25,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 def _no_backend_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose backends explicitly; a developer's NEXUS_POOL_BACKEND must not leak in."""
     monkeypatch.delenv("NEXUS_POOL_BACKEND", raising=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures stress tests recorded (``record_property("stress", ...)``)."""
+    lines = [
+        value
+        for report in terminalreporter.getreports("passed")
+        for name, value in report.user_properties
+        if name == "stress"
+    ]
+    if lines:
+        terminalreporter.section("stress figures")
+        for line in lines:
+            terminalreporter.write_line(str(line))

@@ -16,7 +16,7 @@ from ._contract import FreeList
 
 __all__ = ["BACKENDS", "ENV_VAR", "available_backends", "backend_class", "default_backend", "select"]
 
-BACKENDS: Final = ("locked", "debug")
+BACKENDS: Final = ("atomic", "locked", "debug")
 """Every backend nexus_pool knows, by name (each is a module of this package)."""
 
 ENV_VAR: Final = "NEXUS_POOL_BACKEND"

@@ -7,13 +7,33 @@ did to values; ``drain`` counts free slots by acquiring them rather than asking
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
-from nexus_pool import Pool, Pooled
+import pytest
+
+from nexus_pool import BackendUnavailable, Pool, Pooled
+from nexus_pool._backends import backend_class
+
+T = TypeVar("T")
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_backend(name: str) -> str:
+    """``name`` if that backend loads here; otherwise fail (in CI) or skip the test."""
+    try:
+        backend_class(name)
+    except BackendUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"backend {name!r} is registered but unavailable in CI: {exc}")
+        pytest.skip(f"backend {name!r} unavailable here: {exc}")
+    return name
 
 
 class Item:
@@ -86,7 +106,7 @@ def make_pool(backend: str, capacity: int = 4) -> tuple[Pool[Item], Factory, Res
     return Pool(capacity, factory, reset, backend=backend), factory, reset
 
 
-def drain(pool: Pool[Item]) -> list[Pooled[Item]]:
+def drain(pool: Pool[T]) -> list[Pooled[T]]:
     """Acquire every free slot (``try_acquire`` until ``None``); return the guards."""
     guards = []
     while (guard := pool.try_acquire()) is not None:
@@ -96,7 +116,7 @@ def drain(pool: Pool[Item]) -> list[Pooled[Item]]:
     return guards
 
 
-def assert_all_free(pool: Pool[Item]) -> None:
+def assert_all_free(pool: Pool[T]) -> None:
     """Every slot is free, each holding a distinct value: checked by taking them all."""
     assert pool.available() == pool.capacity
     guards = drain(pool)
