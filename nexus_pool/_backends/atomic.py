@@ -14,9 +14,16 @@ from functools import partial
 from typing import Final, final
 
 from .._errors import ReleasedError
-from .._freelist_native import ffi, lib
 from ._contract import FreeList
 from ._wakeup import Wakeup
+
+try:
+    from .._freelist_native import ffi, lib
+except ImportError as exc:  # the registry turns this into BackendUnavailable
+    raise ImportError(
+        f"its compiled module is missing ({exc}); pip builds it at install time, "
+        "which needs a C compiler and cffi"
+    ) from exc
 
 __all__ = ["AtomicFreeList", "backend_class"]
 
