@@ -10,11 +10,10 @@ import math
 import sysconfig
 from collections.abc import Callable
 from time import monotonic
-from types import TracebackType
-from typing import Any, Final, Generic, NoReturn, SupportsIndex, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, SupportsIndex, TypeVar, final
 
 from ._backends import select
-from ._backends._contract import EMPTY, FreeList, LeaseWatcher
+from ._backends._contract import FreeList, LeaseWatcher
 from ._errors import PoolExhausted, ReleasedError
 
 __all__ = ["Pool", "Pooled"]
@@ -22,8 +21,8 @@ __all__ = ["Pool", "Pooled"]
 T = TypeVar("T")
 
 _STALE: Final[Any] = object()
-"""Stands in for the value of a slot whose ``reset`` and replacement ``factory()`` both
-failed; the slot is free, and its next acquisition calls ``factory()`` again."""
+"""The value of a slot whose ``reset`` and replacement ``factory()`` both failed; the
+slot is free, and its next acquisition calls ``factory()`` again."""
 
 _FAST_TIMEOUT_TYPES: Final = (int, float)
 
@@ -57,44 +56,82 @@ def _check_timeout(timeout: object) -> float | None:
 
 @final
 class _Home(Generic[T]):
-    """What a guard needs to give its slot back, even after the :class:`Pool` is gone."""
+    """What leases need to give their slot back, even after the :class:`Pool` is gone."""
 
-    __slots__ = ("factory", "freelist", "push", "reset", "tickets", "values", "watcher")
+    __slots__ = ("factory", "freelist", "leases", "push", "reset", "watcher")
 
     def __init__(
         self,
-        values: list[T],
         factory: Callable[[], T],
         reset: Callable[[T], object] | None,
         freelist: FreeList,
     ) -> None:
-        self.values = values
         self.factory = factory
         self.reset = reset
         self.freelist = freelist
         self.push = freelist.push
-        self.tickets = freelist.tickets
         self.watcher: LeaseWatcher | None = freelist.watcher
+        # leases[slot] is the slot's lease while the slot is free, None while a guard
+        # holds it: then the guard is the lease's only owner.
+        self.leases: list[_Lease[T] | None] = []
 
-    def give_back(self, slot: int) -> None:
-        ticket = self.tickets[slot]
-        status = self.push(ticket)
+    def make_free(self, lease: _Lease[T]) -> None:
+        """Put the lease back and push its slot (``Pooled.release`` inlines this)."""
+        self.leases[lease.slot] = lease
+        status = self.push(lease.ticket)
         if status:
-            self.freelist.settle(ticket, status)
+            self.freelist.settle(lease.ticket, status)
 
-    def replace_after_failed_reset(self, slot: int, reset_error: BaseException) -> None:
-        """``reset`` raised: give the slot back with a fresh value, never the half-reset one."""
+    def recover(self, lease: _Lease[T], reset_error: BaseException) -> None:
+        """``reset`` raised: free the slot with a fresh value, never the half-reset one."""
         try:
-            self.values[slot] = self.factory()
+            lease.value = self.factory()
         except BaseException as factory_error:
-            self.values[slot] = _STALE
+            lease.value = _STALE
             _add_note(
                 reset_error,
                 f"factory() also raised {factory_error!r} while replacing the value; "
                 "it will be called again when this slot is next acquired",
             )
         finally:
-            self.give_back(slot)
+            self.make_free(lease)
+
+
+@final
+class _Lease(Generic[T]):
+    """A slot's record: its value, and what giving it back needs.
+
+    It has exactly one owner at a time: the home's ``leases`` list while the slot is
+    free, one guard while it is leased, or the local variables of the code moving it
+    between the two. So a lease is finalized only when it is dropped *instead of* being
+    handed on: its guard was collected without ``release()``, or an exception (say a
+    KeyboardInterrupt from a signal) cut an acquire or a release short. Then ``__del__``
+    gives the slot back. Guards need no finalizer of their own, so dropping a released
+    guard costs no Python call.
+    """
+
+    __slots__ = ("home", "slot", "ticket", "value")
+
+    def __init__(self, home: _Home[T], slot: int, ticket: int, value: T) -> None:
+        self.home = home
+        self.slot = slot
+        self.ticket = ticket
+        self.value = value
+
+    def __del__(self) -> None:
+        home = self.home
+        if home.leases[self.slot] is self:
+            return  # a free slot's lease, collected with its whole pool
+        # A finalizer runs once per object, so the slot goes on with a new lease.
+        orphan: Pooled[T] = Pooled()
+        orphan._lease = _Lease(home, self.slot, self.ticket, self.value)
+        if home.watcher is None:
+            orphan.release()
+            return
+        try:
+            home.watcher.collected(self.slot)
+        finally:
+            orphan.release()
 
 
 @final
@@ -109,84 +146,64 @@ class Pooled(Generic[T]):
     calling ``Pooled()`` directly holds nothing.
     """
 
-    # _value is present exactly while the lease is held: deleting it is the release
-    # claim, which one thread wins (a slot delete is a single atomic step, under the
-    # GIL and under the object's lock on free-threaded builds).
-    # _slot is the slot index while leased and -1 once released.
-    __slots__ = ("_home", "_released_at", "_slot", "_value")
+    # _lease is present exactly while the lease is held. Deleting it is the release
+    # claim, which one thread wins: a slot delete is a single atomic step, under the
+    # GIL and under the object's lock on free-threaded builds.
+    __slots__ = ("_lease", "_released_at")
 
-    _value: T
-    _slot: int
-    _home: _Home[T]
+    _lease: _Lease[T]
     _released_at: str
 
-    @property
-    def value(self) -> T:
+    def __enter__(self) -> T:
         """The pooled value; :class:`ReleasedError` once the guard has been released."""
         try:
-            return self._value
+            return self._lease.value
         except AttributeError:
             raise self._released_error() from None
 
-    def release(self) -> None:
+    if TYPE_CHECKING:
+
+        @property
+        def value(self) -> T:
+            """The pooled value; :class:`ReleasedError` once the guard has been released."""
+
+    else:  # the same function as __enter__: a with-block then costs one call less
+        value = property(__enter__)
+
+    def release(self, _exc_type: object = None, _exc: object = None, _traceback: object = None) -> None:
         """Reset the value on this thread and return its slot to the pool.
 
         Raises :class:`ReleasedError` if the guard was already released. If ``reset``
         raises, the slot still goes back (with a fresh ``factory()`` value) and the
-        exception propagates from here.
+        exception propagates from here. This is also ``__exit__``, whose arguments it
+        takes and ignores: a with-block then costs one Python call less.
         """
         try:
-            value = self._value
-            del self._value
+            lease = self._lease
+            del self._lease
         except AttributeError:
             raise self._released_error() from None
-        slot = self._slot
-        self._slot = -1
-        home = self._home
+        home = lease.home
         if home.watcher is not None:
-            self._released_at = home.watcher.released(slot)
+            self._released_at = home.watcher.released(lease.slot)
         reset = home.reset
         if reset is not None:
             try:
-                reset(value)
+                reset(lease.value)
             except BaseException as reset_error:
-                home.replace_after_failed_reset(slot, reset_error)
+                home.recover(lease, reset_error)
                 raise
-        home.give_back(slot)
+        # _Home.make_free, inlined: this is the hot path.
+        home.leases[lease.slot] = lease  # before the push: once pushed, the slot may be taken
+        push = home.push  # called through a local: `home.push()` would be a method lookup
+        status = push(lease.ticket)
+        if status:
+            home.freelist.settle(lease.ticket, status)
 
-    def __enter__(self) -> T:
-        return self.value
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    def __del__(self) -> None:
-        try:
-            slot = self._slot
-        except AttributeError:
-            return  # made by hand, never leased
-        if slot < 0:
-            return
-        watcher = self._home.watcher
-        if watcher is None:
-            self.release()
-            return
-        try:
-            watcher.collected(slot, self)
-        finally:
-            self.release()
+    __exit__ = release
 
     def _released_error(self) -> ReleasedError:
-        try:
-            self._home  # noqa: B018 - only leased guards have a home
-        except AttributeError:
-            return ReleasedError("this Pooled guard was not acquired from a pool; it holds no value")
-        message = "this Pooled guard was already released; acquire again to get a value"
+        message = "this Pooled guard was already released (or never acquired); acquire again to get a value"
         where = getattr(self, "_released_at", None)
         if where is not None:
             message += f" (it was first released at {where})"
@@ -194,9 +211,10 @@ class Pooled(Generic[T]):
 
     def __repr__(self) -> str:
         try:
-            return f"<Pooled slot={self._slot} value={self._value!r}>"
+            lease = self._lease
         except AttributeError:
             return "<Pooled (released)>"
+        return f"<Pooled slot={lease.slot} value={lease.value!r}>"
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
         raise TypeError("Pooled guards cannot be copied or pickled: a copy would be a second lease on one slot")
@@ -221,7 +239,7 @@ class Pool(Generic[T]):
     environment variable, else the fastest backend for this interpreter.
     """
 
-    __slots__ = ("__weakref__", "_freelist", "_home", "_pop", "_values")
+    __slots__ = ("__weakref__", "_freelist", "_home", "_leases", "_pop")
 
     def __init__(
         self,
@@ -244,41 +262,53 @@ class Pool(Generic[T]):
             )
         values = [factory() for _ in range(capacity)]
         freelist = freelist_class(capacity)
+        home = _Home(factory, reset, freelist)
+        home.leases.extend(_Lease(home, slot, freelist.tickets[slot], values[slot]) for slot in range(capacity))
         self._freelist = freelist
         self._pop = freelist.pop
-        self._values = values
-        self._home = _Home(values, factory, reset, freelist)
+        self._leases = home.leases
+        self._home = home
 
     def try_acquire(self) -> Pooled[T] | None:
         """A guard on a free value, or ``None`` at once when every slot is out."""
-        slot = self._pop()
+        pop = self._pop  # called through a local: `self._pop()` would be a method lookup
+        slot = pop()
         if slot < 0:
             return None
-        return self._lease(slot)
+        leases = self._leases
+        lease: _Lease[T] = leases[slot]  # type: ignore[assignment]  # a free slot's lease is there
+        leases[slot] = None  # from here the lease's only owner is this frame, then the guard
+        if lease.value is _STALE:
+            self._remake(lease)
+        guard: Pooled[T] = Pooled()
+        guard._lease = lease
+        return guard
 
     def acquire(self, timeout: float | None = None) -> Pooled[T]:
         """A guard on a free value, waiting up to ``timeout`` seconds (``None``: no limit).
 
         Raises :class:`PoolExhausted` when time runs out; ``timeout=0`` never waits.
         """
-        if timeout is not None and not (timeout.__class__ in _FAST_TIMEOUT_TYPES and timeout >= 0):
-            _check_timeout(timeout)
-        slot = self._pop()
+        if timeout is not None and (
+            (timeout.__class__ is not float and timeout.__class__ is not int) or not timeout >= 0
+        ):
+            _check_timeout(timeout)  # raises, unless an unusual type of number is fine
+        # try_acquire's body, repeated: `with pool.acquire(0)` is as hot as try_acquire.
+        pop = self._pop  # called through a local: `self._pop()` would be a method lookup
+        slot = pop()
         if slot < 0:
-            slot = self._wait_for_slot(timeout)
-        return self._lease(slot)
-
-    def _lease(self, slot: int) -> Pooled[T]:
-        value = self._values[slot]
-        if value is _STALE:
-            value = self._remake(slot)
+            return self._wait(timeout)
+        leases = self._leases
+        lease: _Lease[T] = leases[slot]  # type: ignore[assignment]  # a free slot's lease is there
+        leases[slot] = None
+        if lease.value is _STALE:
+            self._remake(lease)
         guard: Pooled[T] = Pooled()
-        guard._value = value
-        guard._slot = slot
-        guard._home = self._home
+        guard._lease = lease
         return guard
 
-    def _wait_for_slot(self, timeout: float | None) -> int:
+    def _wait(self, timeout: float | None) -> Pooled[T]:
+        """The slow path of ``acquire``: every slot is out."""
         seconds = _check_timeout(timeout)
         if seconds != 0:
             deadline = None if seconds is None else monotonic() + seconds
@@ -290,26 +320,30 @@ class Pool(Generic[T]):
                     remaining = _WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE)
                 slot = self._freelist.pop_wait(remaining)
                 if slot >= 0:
-                    return slot
+                    # Hand the slot straight back and take it the usual way: it is on
+                    # top of the stack, so try_acquire gets it (unless a second,
+                    # misbehaving acquirer got there first; then wait again).
+                    self._home.make_free(self._leases[slot])  # type: ignore[arg-type]
+                    guard = self.try_acquire()
+                    if guard is not None:
+                        return guard
         raise PoolExhausted(
-            f"all {len(self._values)} slots are in use"
+            f"all {len(self._leases)} slots are in use"
             + ("" if seconds == 0 else f" and none came back within {timeout} s")
         )
 
-    def _remake(self, slot: int) -> T:
+    def _remake(self, lease: _Lease[T]) -> None:
         """The slot's value was lost to a failed reset; make a new one on this thread."""
         try:
-            value = self._home.factory()
+            lease.value = self._home.factory()
         except BaseException:
-            self._home.give_back(slot)
+            self._home.make_free(lease)  # still stale: the next acquisition tries again
             raise
-        self._values[slot] = value
-        return value
 
     @property
     def capacity(self) -> int:
         """The number of slots (and of values), fixed at construction."""
-        return len(self._values)
+        return len(self._leases)
 
     def available(self) -> int:
         """How many slots are free now (a snapshot while other threads release)."""

@@ -51,8 +51,8 @@ class LeaseWatcher(Protocol):
         Return a description of the place (``file:line``) for later error messages.
         """
 
-    def collected(self, slot: int, guard: object) -> None:
-        """A guard of ``slot`` was collected without being released (it is being returned)."""
+    def collected(self, slot: int) -> None:
+        """A guard of ``slot`` was collected without being released; its slot is being returned."""
 
 
 class FreeList(abc.ABC):

@@ -8,8 +8,7 @@
 * Double release and use after release: the facade asks this backend where the first
   release happened and puts it in the :class:`~nexus_pool.ReleasedError`.
 * A guard returned by garbage collection instead of ``release()``/``with``: a
-  ``ResourceWarning`` pointing at the line that acquired it (with tracemalloc on, the
-  warning also shows the allocation traceback, as for unclosed files).
+  ``ResourceWarning`` located at the line that acquired it, as for unclosed files.
 """
 
 from __future__ import annotations
@@ -120,7 +119,7 @@ class DebugFreeList(FreeList):
     def released(self, slot: int) -> str:
         return str(_caller_site())
 
-    def collected(self, slot: int, guard: object) -> None:
+    def collected(self, slot: int) -> None:
         site = self._acquired_at[slot]
         warnings.warn_explicit(
             f"a Pooled guard (slot {slot}) was returned to its pool by garbage collection, "
@@ -128,7 +127,6 @@ class DebugFreeList(FreeList):
             ResourceWarning,
             filename=site.filename,
             lineno=site.lineno,
-            source=guard,
         )
 
 
