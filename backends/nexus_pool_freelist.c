@@ -45,6 +45,18 @@ static inline uint64_t nxp_pack(uint64_t old_head, uint32_t index)
     return (((old_head >> 32) + 1) << 32) | index;
 }
 
+/* Decrement the sleeper count if it is positive; 1 if it was. */
+static int nxp_take_sleeper(nxp_freelist *list)
+{
+    int64_t sleepers = atomic_load_explicit(&list->sleepers, memory_order_seq_cst);
+    while (sleepers > 0) {
+        if (atomic_compare_exchange_weak_explicit(&list->sleepers, &sleepers, sleepers - 1,
+                                                  memory_order_seq_cst, memory_order_seq_cst))
+            return 1;
+    }
+    return 0;
+}
+
 int64_t nxp_max_capacity(void)
 {
     return INT32_MAX;
@@ -79,7 +91,7 @@ void nxp_destroy(nxp_freelist *list)
 
 int64_t nxp_pop(nxp_freelist *list)
 {
-    /* seq_cst load: ordered after a sleeper's announcement (nxp_sleepers_add), so
+    /* seq_cst load: ordered after a sleeper's announcement (nxp_sleeper_announce), so
      * that either this load sees a concurrent push or that push sees the sleeper. */
     uint64_t head = atomic_load_explicit(&list->head, memory_order_seq_cst);
     for (;;) {
@@ -126,7 +138,9 @@ int nxp_push(intptr_t ticket)
          * seq_cst: this push is ordered before the sleepers load below. */
     } while (!atomic_compare_exchange_weak_explicit(&list->head, &head, nxp_pack(head, index),
                                                     memory_order_seq_cst, memory_order_relaxed));
-    return atomic_load_explicit(&list->sleepers, memory_order_seq_cst) > 0;
+    /* One wake-up per announcement, not one per push while someone sleeps: a burst
+     * of returns to a sleeping acquirer costs the other returners nothing extra. */
+    return nxp_take_sleeper(list);
 }
 
 int64_t nxp_available(nxp_freelist *list)
@@ -134,7 +148,12 @@ int64_t nxp_available(nxp_freelist *list)
     return atomic_load_explicit(&list->free_count, memory_order_relaxed);
 }
 
-void nxp_sleepers_add(nxp_freelist *list, int64_t delta)
+void nxp_sleeper_announce(nxp_freelist *list)
 {
-    atomic_fetch_add_explicit(&list->sleepers, delta, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&list->sleepers, 1, memory_order_seq_cst);
+}
+
+int nxp_sleeper_retract(nxp_freelist *list)
+{
+    return nxp_take_sleeper(list);
 }

@@ -24,16 +24,21 @@ intptr_t nxp_ticket(nxp_freelist *list, int64_t slot);
 
 /* Give back the slot named by `ticket`, from any thread. Returns
  *    0  done;
- *    1  done, and an acquirer is (about to be) asleep: the caller must wake it;
+ *    1  done, and this push took over one sleeper's announcement: the caller must
+ *       wake that sleeper (exactly one push per announcement returns 1);
  *   -1  refused: that slot is not leased (a double push), the list is unchanged. */
 int nxp_push(intptr_t ticket);
 
 /* Free slots now; a snapshot while other threads push. */
 int64_t nxp_available(nxp_freelist *list);
 
-/* An acquirer announces (+1) that it is about to sleep until a push, or that it
- * stopped waiting (-1). While any is announced, nxp_push returns 1. */
-void nxp_sleepers_add(nxp_freelist *list, int64_t delta);
+/* An acquirer announces that it is about to sleep until a push; the next push takes
+ * the announcement over and returns 1. Call before the last pop that precedes a sleep. */
+void nxp_sleeper_announce(nxp_freelist *list);
+
+/* Withdraw an announcement no push took over: 1 if withdrawn, 0 if a push already took
+ * it (its wake-up is then on its way and will come as a spurious one). */
+int nxp_sleeper_retract(nxp_freelist *list);
 
 /* Defined by the cffi glue (build_freelist.py), not by nexus_pool_freelist.c:
  * 1 if the calling thread kept its Python thread state (the GIL, on GIL builds)

@@ -48,7 +48,9 @@ class AtomicFreeList(FreeList):
         # Tickets are addresses inside self._list: valid while this object lives,
         # which the facade ensures by keeping it as long as any guard.
         self.tickets = [lib.nxp_ticket(self._list, slot) for slot in range(capacity)]
-        self._wakeup = Wakeup(partial(lib.nxp_sleepers_add, self._list))
+        self._wakeup = Wakeup(
+            partial(lib.nxp_sleeper_announce, self._list), partial(lib.nxp_sleeper_retract, self._list)
+        )
 
     def pop_wait(self, timeout: float | None) -> int:
         return self._wakeup.pop_wait(self.pop, timeout)

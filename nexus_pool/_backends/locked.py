@@ -8,8 +8,8 @@ lock of ours; a blocked acquirer sleeps as ``_wakeup.py`` describes.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
+from functools import partial
 from typing import final
 
 from ._contract import EMPTY, FreeList
@@ -27,12 +27,12 @@ class LockedFreeList(FreeList):
     def __init__(self, capacity: int) -> None:
         # Reversed, so that the first pops come out 0, 1, 2, ...
         self._free = deque(range(capacity - 1, -1, -1))
-        # Acquirers asleep in pop_wait; changed under _sleepers_lock, read by push
-        # without it. The deque serialises the sleeper's last pop and a push's append,
-        # which is the ordering the wake-up protocol needs.
-        self._sleepers = 0
-        self._sleepers_lock = threading.Lock()
-        self._wakeup = Wakeup(self._count_sleeper)
+        # One item per announced sleeper. list.append and list.pop are atomic, so a push
+        # takes an announcement over with pop(), and exactly one push gets each. The
+        # deque serialises the sleeper's last pop and a push's append, which orders
+        # the announcement and the push as the wake-up protocol needs.
+        self._announced: list[None] = []
+        self._wakeup = Wakeup(partial(self._announced.append, None), self._retract)
         self.tickets = range(capacity)
 
     def pop(self) -> int:
@@ -43,16 +43,20 @@ class LockedFreeList(FreeList):
 
     def push(self, ticket: int) -> int:
         self._free.append(ticket)
-        if self._sleepers:
+        if self._announced and self._retract():
             self._wakeup.wake()
         return 0
 
     def pop_wait(self, timeout: float | None) -> int:
         return self._wakeup.pop_wait(self.pop, timeout)
 
-    def _count_sleeper(self, delta: int) -> None:
-        with self._sleepers_lock:
-            self._sleepers += delta
+    def _retract(self) -> bool:
+        """Take one announcement off (a sleeper withdrawing, or a push taking it over)."""
+        try:
+            self._announced.pop()
+        except IndexError:
+            return False
+        return True
 
     def available(self) -> int:
         return len(self._free)

@@ -1,0 +1,1 @@
+"""The benchmark: ``python -m nexus_pool.bench`` (see ``__main__.py``)."""

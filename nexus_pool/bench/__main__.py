@@ -1,0 +1,80 @@
+"""``python -m nexus_pool.bench``: nexus_pool against the alternatives, in one run.
+
+    python -m nexus_pool.bench --quick             # about 10 seconds
+    python -m nexus_pool.bench                     # the full run, a few minutes
+    python -m nexus_pool.bench --json out.json --plot chart.png
+
+Scenarios follow the Rust crate's benches (same-thread acquire+release, cross-thread
+return with 1-4 returners, concurrent release at a barrier) plus a fan-out pipeline.
+Contenders: every nexus_pool backend available here, queue.LifoQueue (urllib3's pool
+pattern), queue.SimpleQueue, a collections.deque free list, a lock + list, and pondpond
+when installed (``pip install 'nexus-pool[bench]'``). The floor is a bare deque
+pop() + append() with the same clear() reset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from ._contenders import contenders
+from ._report import as_json, environment, plot, tables
+from ._runner import run_benchmark, scenarios
+from ._scenarios import Sizes
+
+FULL = Sizes(cycles=200_000, items=60_000, rounds=300)
+QUICK = Sizes(cycles=20_000, items=6_000, rounds=30)
+TINY = Sizes(cycles=200, items=100, rounds=2)  # for the test suite's smoke test
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nexus_pool.bench", description=__doc__.split("\n\n")[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a short run, about 10 seconds")
+    size.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, help="repeats per scenario (default: 7, or 3 with --quick)")
+    parser.add_argument("--only", metavar="KEY", action="append", help="run only these scenarios (repeatable)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout only)")
+    parser.add_argument("--plot", metavar="FILE.png", help="also draw a chart (needs matplotlib)")
+    args = parser.parse_args(argv)
+
+    sizes = TINY if args.tiny else QUICK if args.quick else FULL
+    repeats = args.repeats or (1 if args.tiny else 3 if args.quick else 7)
+    if repeats < 1:
+        parser.error("--repeats must be at least 1")
+    chosen = scenarios()
+    if args.only:
+        unknown = set(args.only) - {scenario.key for scenario in chosen}
+        if unknown:
+            parser.error(f"unknown scenario(s) {sorted(unknown)}; choose from {[s.key for s in chosen]}")
+        chosen = [scenario for scenario in chosen if scenario.key in args.only]
+
+    command = "python -m nexus_pool.bench" + "".join(f" {shlex.quote(arg)}" for arg in (argv or sys.argv[1:]))
+    env = environment(command)
+    quiet = args.json == "-"
+    results, clock_cost = run_benchmark(
+        contenders(), chosen, sizes, repeats, progress=(lambda m: None) if quiet else _progress
+    )
+    document = as_json(results, env, clock_cost)
+    if quiet:
+        json.dump(document, sys.stdout, indent=2)
+        print()
+    else:
+        print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
+        print(tables(results, env, clock_cost))
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump(document, out, indent=2)
+    if args.plot:
+        plot(results, env, args.plot)
+    return 0
+
+
+def _progress(message: str) -> None:
+    print(f"\r{message}...", end="", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

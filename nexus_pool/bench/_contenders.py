@@ -1,0 +1,230 @@
+"""The pools the benchmark compares, each written the way its users write it.
+
+Every contender pools ``capacity`` values from ``factory()`` and runs ``reset`` on
+release. They share one shape, so that a scenario drives them all with the same loop:
+
+* ``try_acquire()`` returns a *handle* or ``None`` at once;
+* ``acquire()`` blocks until a handle is free (a pool that cannot wait raises);
+* ``release(handle)`` resets and returns it;
+* ``value(handle)`` is the buffer behind a handle.
+
+For nexus_pool the handle is the ``Pooled`` guard and ``release`` is
+``Pooled.release``, so calling it costs what ``guard.release()`` costs. The other
+pools hand out the value itself, like the code they stand for.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from .. import Pool, Pooled, available_backends
+
+__all__ = ["Contender", "contenders"]
+
+Factory = Callable[[], bytearray]
+Reset = Callable[[bytearray], object]
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A named way to build a pool, plus what the report should say about it."""
+
+    name: str
+    make: Callable[[int, Factory, Reset], Any]
+    blocks: bool = True  # has an acquire() that waits for a release
+    guards: bool = False  # hands out context-manager guards (nexus_pool)
+    note: str = ""
+
+
+def _the_handle(handle: bytearray) -> bytearray:
+    """The pools that hand out the value itself."""
+    return handle
+
+
+class _NexusPool:
+    """nexus_pool itself: guards as handles."""
+
+    def __init__(self, backend: str, capacity: int, factory: Factory, reset: Reset) -> None:
+        self.pool = Pool(capacity, factory, reset, backend=backend)
+        self.try_acquire = self.pool.try_acquire
+        self.acquire = self.pool.acquire
+        self.release = Pooled.release
+
+    @staticmethod
+    def value(guard: Pooled[bytearray]) -> bytearray:
+        return guard.value
+
+
+class _LifoQueuePool:
+    """``queue.LifoQueue`` as a pool: urllib3's connection-pool pattern."""
+
+    def __init__(self, capacity: int, factory: Factory, reset: Reset) -> None:
+        self._queue: queue.LifoQueue[bytearray] = queue.LifoQueue(capacity)
+        for _ in range(capacity):
+            self._queue.put(factory())
+        self._reset = reset
+
+    def try_acquire(self) -> bytearray | None:
+        try:
+            return self._queue.get(block=False)
+        except queue.Empty:
+            return None
+
+    def acquire(self) -> bytearray:
+        return self._queue.get()
+
+    def release(self, value: bytearray) -> None:
+        self._reset(value)
+        self._queue.put(value, block=False)
+
+    value = staticmethod(_the_handle)
+
+
+class _SimpleQueuePool:
+    """``queue.SimpleQueue`` (C, FIFO) as a pool."""
+
+    def __init__(self, capacity: int, factory: Factory, reset: Reset) -> None:
+        self._queue: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(capacity):
+            self._queue.put(factory())
+        self._reset = reset
+
+    def try_acquire(self) -> bytearray | None:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def acquire(self) -> bytearray:
+        return self._queue.get()
+
+    def release(self, value: bytearray) -> None:
+        self._reset(value)
+        self._queue.put(value)
+
+    value = staticmethod(_the_handle)
+
+
+class _DequePool:
+    """A ``collections.deque`` free list: fast, but it cannot wait for a release."""
+
+    def __init__(self, capacity: int, factory: Factory, reset: Reset) -> None:
+        self._free = deque(factory() for _ in range(capacity))
+        self._reset = reset
+
+    def try_acquire(self) -> bytearray | None:
+        try:
+            return self._free.pop()
+        except IndexError:
+            return None
+
+    def acquire(self) -> bytearray:
+        raise NotImplementedError("a bare deque cannot wait for a release")
+
+    def release(self, value: bytearray) -> None:
+        self._reset(value)
+        self._free.append(value)
+
+    value = staticmethod(_the_handle)
+
+
+class _LockListPool:
+    """A list guarded by a lock, with a condition variable to wait on."""
+
+    def __init__(self, capacity: int, factory: Factory, reset: Reset) -> None:
+        self._free = [factory() for _ in range(capacity)]
+        self._changed = threading.Condition(threading.Lock())
+        self._reset = reset
+
+    def try_acquire(self) -> bytearray | None:
+        with self._changed:
+            return self._free.pop() if self._free else None
+
+    def acquire(self) -> bytearray:
+        with self._changed:
+            while not self._free:
+                self._changed.wait()
+            return self._free.pop()
+
+    def release(self, value: bytearray) -> None:
+        self._reset(value)
+        with self._changed:
+            self._free.append(value)
+            self._changed.notify()
+
+    value = staticmethod(_the_handle)
+
+
+class _PondPool:
+    """pondpond (``pip install pondpond``), the most used object pool on PyPI.
+
+    Its ``borrow`` never waits: when the pool is empty it makes a new object, and
+    ``recycle`` drops objects beyond the pool's size. Eviction is turned off, its
+    fastest configuration.
+    """
+
+    def __init__(self, capacity: int, factory: Factory, reset: Reset) -> None:
+        from pond import Pond, PooledObject, PooledObjectFactory
+
+        class BufferFactory(PooledObjectFactory):  # type: ignore[misc, unused-ignore]  # Any without pondpond
+            def createInstance(self) -> PooledObject:  # noqa: N802 - pondpond's name
+                return PooledObject(factory())
+
+            def destroy(self, pooled_object: PooledObject) -> None:
+                del pooled_object
+
+            def reset(self, pooled_object: PooledObject, **kwargs: Any) -> PooledObject:
+                reset(pooled_object.keeped_object)
+                return pooled_object
+
+            def validate(self, pooled_object: PooledObject) -> bool:
+                return True
+
+        self._pond = Pond(borrowed_timeout=3600, time_between_eviction_runs=-1)
+        self._name = "buffers"
+        self._pond.register(BufferFactory(pooled_maxsize=capacity), name=self._name)
+
+    def try_acquire(self) -> Any:
+        return self._pond.borrow(name=self._name)
+
+    acquire = try_acquire
+
+    def release(self, pooled_object: Any) -> None:
+        self._pond.recycle(pooled_object, name=self._name)
+
+    @staticmethod
+    def value(pooled_object: Any) -> bytearray:
+        return pooled_object.keeped_object  # type: ignore[no-any-return]
+
+
+def _pondpond_installed() -> bool:
+    try:
+        import pond  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def contenders() -> list[Contender]:
+    """Every contender available here: nexus_pool's backends first, then the others."""
+    found = [
+        Contender(f"nexus_pool[{backend}]", partial(_NexusPool, backend), guards=True)
+        for backend in available_backends()
+    ]
+    found += [
+        Contender("queue.LifoQueue", _LifoQueuePool),
+        Contender("queue.SimpleQueue", _SimpleQueuePool, note="FIFO"),
+        Contender("collections.deque", _DequePool, blocks=False, note="cannot wait for a release"),
+        Contender("lock + list", _LockListPool),
+    ]
+    if _pondpond_installed():
+        found.append(
+            Contender("pondpond", _PondPool, note="never waits: borrow() makes a new object when empty")
+        )
+    return found

@@ -1,0 +1,162 @@
+"""Tables for people, JSON for machines, a chart for the README."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from ._runner import FLOOR, LIFO_QUEUE, Result, Row
+
+__all__ = ["as_json", "environment", "plot", "tables"]
+
+
+def environment(command: str) -> dict[str, Any]:
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "gil": gil,
+        "interpreter": f"{platform.python_implementation()} {sys.version.split()[0]}{'' if gil else 't (free-threaded)'}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+        "command": command,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _references(results: list[Result], result: Result) -> tuple[Row | None, Row | None]:
+    """The floor and LifoQueue rows this scenario's ratios are against."""
+    own_lifo = result.row(LIFO_QUEUE)
+    cycle = next((r for r in results if r.scenario.key == "cycle"), None)
+    floor = cycle.row(FLOOR) if cycle else None
+    if result.scenario.key in {"cycle", "with"}:
+        return floor, own_lifo or (cycle.row(LIFO_QUEUE) if cycle else None)
+    return None, own_lifo
+
+
+def _ratios(row: Row, floor: Row | None, lifo: Row | None) -> dict[str, float | None]:
+    return {
+        "x_floor": row.ns_per_op / floor.ns_per_op if floor else None,
+        "faster_than_lifoqueue": lifo.ns_per_op / row.ns_per_op if lifo else None,
+    }
+
+
+def _rate(ns_per_op: float) -> str:
+    per_second = 1e9 / ns_per_op
+    return f"{per_second / 1e6:.2f} M" if per_second >= 1e6 else f"{per_second / 1e3:.0f} k"
+
+
+def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str:
+    lines = [
+        f"nexus_pool benchmark on {env['interpreter']}, {env['machine']}",
+        f"command: {env['command']}    {env['date']}",
+        "Times are medians over repeats. Per-operation p50/p99 come from reading the clock",
+        f"around every operation, minus the clock's own cost ({clock_cost:.0f} ns, measured in this run).",
+        "x floor: time / the floor's time (lower is better); LifoQueue/x: how many times faster",
+        "than the queue.LifoQueue pool in the same scenario (higher is better).",
+    ]
+    for result in results:
+        floor, lifo = _references(results, result)
+        ops = sorted({op for row in result.rows for op in row.latency})
+        unit = result.scenario.unit
+        lines += ["", f"{result.scenario.title}  (ns per {unit})"]
+        header = f"  {'contender':<32}{'ns/' + unit:>14}{unit + 's/s':>16}"
+        header += "".join(f"{op + ' p50/p99':>20}" for op in ops)
+        header += f"{'x floor':>9}{'LifoQueue/x':>13}"
+        lines.append(header)
+        for row in sorted(result.rows, key=lambda r: r.ns_per_op):
+            ratios = _ratios(row, floor, lifo)
+            line = f"  {row.contender:<32}{row.ns_per_op:>14.1f}{_rate(row.ns_per_op):>16}"
+            for op in ops:
+                p50, p99 = row.latency.get(op, (math.nan, math.nan))
+                line += f"{f'{p50:.0f} / {p99:.0f}':>20}"
+            x_floor, faster = ratios["x_floor"], ratios["faster_than_lifoqueue"]
+            line += f"{f'{x_floor:.2f}' if x_floor is not None else '':>9}"
+            line += f"{f'{faster:.2f}' if faster is not None else '':>13}"
+            if row.note:
+                line += f"   ({row.note})"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def as_json(results: list[Result], env: dict[str, Any], clock_cost: float) -> dict[str, Any]:
+    scenarios = []
+    for result in results:
+        floor, lifo = _references(results, result)
+        scenarios.append(
+            {
+                "key": result.scenario.key,
+                "title": result.scenario.title,
+                "unit": result.scenario.unit,
+                "rows": [
+                    {
+                        "contender": row.contender,
+                        "ns_per_op": row.ns_per_op,
+                        "ops_per_second": 1e9 / row.ns_per_op,
+                        "latency_ns": {op: {"p50": p50, "p99": p99} for op, (p50, p99) in row.latency.items()},
+                        **_ratios(row, floor, lifo),
+                        "note": row.note,
+                    }
+                    for row in result.rows
+                ],
+            }
+        )
+    return {"environment": env, "clock_cost_ns": clock_cost, "scenarios": scenarios}
+
+
+def plot(results: list[Result], env: dict[str, Any], path: str) -> None:
+    """Two panels: same-thread cost per cycle, and throughput with returner threads."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise SystemExit(f"--plot needs matplotlib: pip install 'nexus-pool[plot]' ({exc})") from exc
+
+    by_key = {result.scenario.key: result for result in results}
+    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
+    cycle = by_key.get("cycle")
+    if cycle:
+        rows = sorted(cycle.rows, key=lambda row: row.ns_per_op)
+        with_block = by_key.get("with")
+        labels = [row.contender for row in rows]
+        values = [row.ns_per_op for row in rows]
+        if with_block:
+            for row in with_block.rows:
+                labels.append(f"{row.contender} with-block")
+                values.append(row.ns_per_op)
+        colors = ["tab:green" if "nexus_pool" in label else "tab:gray" for label in labels]
+        left.barh(labels, values, color=colors)
+        left.set_xscale("log")
+        left.invert_yaxis()
+        left.set_xlabel("ns per acquire + release (log scale, lower is better)")
+        left.set_title("same thread")
+        for y, value in enumerate(values):
+            left.text(value, y, f" {value:.0f}", va="center", fontsize=8)
+    keys = [key for key in ("return-1", "return-2", "return-3", "return-4", "fan-out") if key in by_key]
+    if keys:
+        names = sorted(
+            {row.contender for key in keys for row in by_key[key].rows},
+            key=lambda name: (not name.startswith("nexus_pool"), name),
+        )
+        width = 0.8 / max(len(names), 1)
+        for index, name in enumerate(names):
+            rates = []
+            for key in keys:
+                found = by_key[key].row(name)
+                rates.append(1e9 / found.ns_per_op / 1e3 if found else 0.0)
+            positions = [k + index * width for k in range(len(keys))]
+            right.bar(positions, rates, width, label=name)
+        right.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))])
+        right.set_xticklabels(["1 returner", "2 returners", "3 returners", "4 returners", "fan-out (4)"][: len(keys)])
+        right.set_ylabel("thousand round trips per second (higher is better)")
+        right.set_title("1 acquirer, buffers returned by other threads")
+        right.legend(fontsize=8)
+    figure.suptitle(f"nexus_pool benchmark - {env['interpreter']} - {env['machine']}\n{env['command']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

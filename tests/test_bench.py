@@ -1,0 +1,69 @@
+"""Smoke test of ``python -m nexus_pool.bench``: it runs, in a tiny mode, and reports
+every scenario for every contender. No timing is asserted: the machines are shared."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nexus_pool import available_backends
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nexus_pool.bench", "--tiny", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.timeout(300)
+def test_tiny_run_reports_every_scenario_and_contender() -> None:
+    result = run_bench("--json", "-")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["environment"]["python"] == sys.version.split()[0]
+    assert report["clock_cost_ns"] >= 0
+    keys = [scenario["key"] for scenario in report["scenarios"]]
+    assert keys == ["cycle", "with", "return-1", "return-2", "return-3", "return-4",
+                    "barrier-1", "barrier-2", "barrier-4", "fan-out"]  # fmt: skip
+    by_key = {scenario["key"]: {row["contender"]: row for row in scenario["rows"]} for scenario in report["scenarios"]}
+    nexus = {f"nexus_pool[{backend}]" for backend in available_backends()}
+    assert nexus | {"floor: deque pop+clear+append", "queue.LifoQueue", "queue.SimpleQueue",
+                    "collections.deque", "lock + list"} <= set(by_key["cycle"])  # fmt: skip
+    assert set(by_key["with"]) == nexus
+    assert "collections.deque" not in by_key["return-3"], "a pool that cannot wait has no cross-thread row"
+    for rows in by_key.values():
+        for row in rows.values():
+            assert row["ns_per_op"] > 0
+            assert all(latency["p99"] >= latency["p50"] >= 0 for latency in row["latency_ns"].values())
+    assert by_key["cycle"]["queue.LifoQueue"]["faster_than_lifoqueue"] == pytest.approx(1.0)
+
+
+@pytest.mark.timeout(300)
+def test_table_output_names_the_interpreter_and_the_clock_correction() -> None:
+    result = run_bench("--only", "cycle")
+    assert result.returncode == 0, result.stderr
+    assert f"on {'CPython'} {sys.version.split()[0]}" in result.stdout
+    assert "minus the clock's own cost" in result.stdout
+    assert "same thread: try_acquire() + release()" in result.stdout
+
+
+def test_unknown_scenario_is_refused() -> None:
+    result = run_bench("--only", "nope")
+    assert result.returncode == 2
+    assert "unknown scenario" in result.stderr
+
+
+@pytest.mark.timeout(300)
+def test_plot_is_drawn(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="--plot needs the optional 'plot' extra")
+    chart = tmp_path / "chart.png"
+    result = run_bench("--only", "cycle", "--only", "return-1", "--plot", str(chart))
+    assert result.returncode == 0, result.stderr
+    assert chart.stat().st_size > 10_000
