@@ -110,13 +110,19 @@ class _Lease(Generic[T]):
     guard costs no Python call.
     """
 
-    __slots__ = ("home", "slot", "ticket", "value")
+    # free_leases, push, reset and watcher repeat the home's, so that a release
+    # reads them in one step instead of two.
+    __slots__ = ("free_leases", "home", "push", "reset", "slot", "ticket", "value", "watcher")
 
     def __init__(self, home: _Home[T], slot: int, ticket: int, value: T) -> None:
         self.home = home
         self.slot = slot
         self.ticket = ticket
         self.value = value
+        self.free_leases = home.leases
+        self.push = home.push
+        self.reset = home.reset
+        self.watcher = home.watcher
 
     def __del__(self) -> None:
         home = self.home
@@ -183,22 +189,21 @@ class Pooled(Generic[T]):
             del self._lease
         except AttributeError:
             raise self._released_error() from None
-        home = lease.home
-        if home.watcher is not None:
-            self._released_at = home.watcher.released(lease.slot)
-        reset = home.reset
+        if lease.watcher is not None:
+            self._released_at = lease.watcher.released(lease.slot)
+        reset = lease.reset
         if reset is not None:
             try:
                 reset(lease.value)
             except BaseException as reset_error:
-                home.recover(lease, reset_error)
+                lease.home.recover(lease, reset_error)
                 raise
         # _Home.make_free, inlined: this is the hot path.
-        home.leases[lease.slot] = lease  # before the push: once pushed, the slot may be taken
-        push = home.push  # called through a local: `home.push()` would be a method lookup
+        lease.free_leases[lease.slot] = lease  # before the push: once pushed, the slot may be taken
+        push = lease.push  # called through a local: `lease.push()` would be a method lookup
         status = push(lease.ticket)
         if status:
-            home.freelist.settle(lease.ticket, status)
+            lease.home.freelist.settle(lease.ticket, status)
 
     __exit__ = release
 
