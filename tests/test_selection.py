@@ -26,6 +26,13 @@ def test_default_backend_is_available_and_used() -> None:
     assert Pool(1, list).backend == default_backend()
 
 
+def test_default_falls_back_to_locked_without_the_compiled_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(_loaded, "atomic", raising=False)
+    monkeypatch.setitem(sys.modules, "nexus_pool._backends.atomic", None)  # makes the import fail
+    assert default_backend() == "locked"
+    assert Pool(1, list).backend == "locked"
+
+
 def test_argument_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, "debug")
     assert Pool(1, list).backend == "debug"

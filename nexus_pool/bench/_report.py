@@ -9,6 +9,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from .. import available_backends
+from .._backends import default_backend
 from ._runner import FLOOR, LIFO_QUEUE, Result, Row
 
 __all__ = ["as_json", "environment", "plot", "tables"]
@@ -23,6 +25,8 @@ def environment(command: str) -> dict[str, Any]:
         "interpreter": f"{platform.python_implementation()} {sys.version.split()[0]}{'' if gil else 't (free-threaded)'}",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
         "command": command,
+        "backends": list(available_backends()),
+        "default_backend": default_backend(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -53,6 +57,7 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
     lines = [
         f"nexus_pool benchmark on {env['interpreter']}, {env['machine']}",
         f"command: {env['command']}    {env['date']}",
+        f"nexus_pool backends here: {', '.join(env['backends'])}; default: {env['default_backend']}",
         "Times are medians over repeats. Per-operation p50/p99 come from reading the clock",
         f"around every operation, minus the clock's own cost ({clock_cost:.0f} ns, measured in this run).",
         "x floor: time / the floor's time (lower is better); LifoQueue/x: how many times faster",
