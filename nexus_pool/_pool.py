@@ -6,8 +6,8 @@ Everything users see lives here and is the same for every backend; a backend (se
 
 from __future__ import annotations
 
+import functools
 import math
-import sysconfig
 from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, SupportsIndex, TypeVar, final
@@ -24,17 +24,20 @@ _STALE: Final[Any] = object()
 """The value of a slot whose ``reset`` and replacement ``factory()`` both failed; the
 slot is free, and its next acquisition calls ``factory()`` again."""
 
-_FAST_TIMEOUT_TYPES: Final = (int, float)
+@functools.cache
+def _wait_slice() -> float | None:
+    """How long a blocked acquirer sleeps at a time: ``None`` (until woken) or seconds.
 
-_WAIT_SLICE: Final = 0.005 if sysconfig.get_config_var("Py_GIL_DISABLED") else None
-"""How long a blocked acquirer sleeps at a time on free-threaded builds (seconds).
+    On free-threaded builds, a guard dropped by another thread without ``release()`` is
+    often finalized by the thread that created it, the acquirer (biased reference
+    counting hands the last decref to the object's owner), and only when that thread
+    next runs bytecode. An acquirer asleep until a release would wait for ever for such
+    a guard, so there it wakes every 5 ms to let them come home. GIL builds finalize on
+    the dropping thread. (Looked up on first use: sysconfig is slow to import.)
+    """
+    import sysconfig
 
-There, a guard dropped by another thread without ``release()`` is often finalized by the
-thread that created it, the acquirer (biased reference counting hands the last decref to
-the object's owner), and only when that thread next runs bytecode. An acquirer that slept
-until a release would wait for ever for such a guard, so it wakes up this often to let
-them come home. GIL builds finalize on the dropping thread and sleep until woken.
-"""
+    return 0.005 if sysconfig.get_config_var("Py_GIL_DISABLED") else None
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -321,8 +324,9 @@ class Pool(Generic[T]):
                 remaining = None if deadline is None else deadline - monotonic()
                 if remaining is not None and remaining <= 0:
                     break
-                if _WAIT_SLICE is not None:
-                    remaining = _WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE)
+                wait_slice = _wait_slice()
+                if wait_slice is not None:
+                    remaining = wait_slice if remaining is None else min(remaining, wait_slice)
                 slot = self._freelist.pop_wait(remaining)
                 if slot >= 0:
                     # Hand the slot straight back and take it the usual way: it is on

@@ -78,6 +78,13 @@ def _net(samples: list[int], clock_cost: float) -> list[int]:
     return [max(0, round(sample - clock_cost)) for sample in samples]
 
 
+def _cycle_run(elapsed: float, cycles: int, acquire_ns: list[int], release_ns: list[int], clock_cost: float) -> Run:
+    return Run(
+        elapsed / cycles * 1e9,
+        {"acquire": _net(acquire_ns, clock_cost), "release": _net(release_ns, clock_cost)},
+    )
+
+
 def floor_cycle(sizes: Sizes, clock_cost: float) -> Run:
     """The floor: a bare deque ``pop()`` + ``clear()`` + ``append()``, inline."""
     free = deque(make_buffer() for _ in range(CAPACITY))
@@ -100,10 +107,7 @@ def floor_cycle(sizes: Sizes, clock_cost: float) -> Run:
         t2 = clock()
         acquire_ns.append(t1 - t0)
         release_ns.append(t2 - t1)
-    return Run(
-        elapsed / sizes.cycles * 1e9,
-        {"acquire": _net(acquire_ns, clock_cost), "release": _net(release_ns, clock_cost)},
-    )
+    return _cycle_run(elapsed, sizes.cycles, acquire_ns, release_ns, clock_cost)
 
 
 def same_thread_cycle(contender: Contender, sizes: Sizes, clock_cost: float) -> Run:
@@ -125,10 +129,7 @@ def same_thread_cycle(contender: Contender, sizes: Sizes, clock_cost: float) -> 
         t2 = clock()
         acquire_ns.append(t1 - t0)
         release_ns.append(t2 - t1)
-    return Run(
-        elapsed / sizes.cycles * 1e9,
-        {"acquire": _net(acquire_ns, clock_cost), "release": _net(release_ns, clock_cost)},
-    )
+    return _cycle_run(elapsed, sizes.cycles, acquire_ns, release_ns, clock_cost)
 
 
 def with_block(contender: Contender, sizes: Sizes, clock_cost: float) -> Run:
