@@ -50,10 +50,10 @@ def backend_class(name: str) -> type[FreeList]:
 
 _PREFERRED: Final = ("atomic", "locked")
 """Default candidates, fastest first, as measured by ``python -m nexus_pool.bench`` on
-both interpreter kinds (README, "Performance"): on CPython 3.11 atomic and locked tie
-on one thread and atomic leads with 3 and 4 returner threads; on free-threaded 3.14t
-atomic leads every cross-thread and barrier scenario but the fan-out pipeline. The
-first that loads here wins, so a build without a C compiler falls back to locked."""
+both interpreter kinds (README, "Performance"; docs/bench-cpython-*.txt): on CPython 3.11
+atomic is ahead on one thread and with 1-3 returner threads; on free-threaded 3.14t the
+two tie on one thread and atomic leads with 1-3 returners and at the barrier. The first
+that loads here wins, so a build without a C compiler falls back to locked."""
 
 
 def default_backend() -> str:

@@ -24,7 +24,9 @@ from ._report import as_json, environment, plot, tables
 from ._runner import run_benchmark, scenarios
 from ._scenarios import Sizes
 
-FULL = Sizes(cycles=200_000, items=60_000, rounds=300)
+# Many short repeats rather than a few long ones: on a shared machine a burst of noise
+# then spoils a few runs of each contender, which the median drops.
+FULL = Sizes(cycles=50_000, items=15_000, rounds=80)
 QUICK = Sizes(cycles=20_000, items=6_000, rounds=30)
 TINY = Sizes(cycles=200, items=100, rounds=2)  # for the test suite's smoke test
 
@@ -34,14 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a short run, about 10 seconds")
     size.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--repeats", type=int, help="repeats per scenario (default: 7, or 3 with --quick)")
+    parser.add_argument("--repeats", type=int, help="repeats per scenario (default: 21, or 3 with --quick)")
     parser.add_argument("--only", metavar="KEY", action="append", help="run only these scenarios (repeatable)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout only)")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw a chart (needs matplotlib)")
     args = parser.parse_args(argv)
 
     sizes = TINY if args.tiny else QUICK if args.quick else FULL
-    repeats = args.repeats or (1 if args.tiny else 3 if args.quick else 7)
+    repeats = args.repeats or (1 if args.tiny else 3 if args.quick else 21)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
     chosen = scenarios()
