@@ -9,8 +9,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import available_backends
-from .._backends import default_backend
+from .. import BackendUnavailable, available_backends
+from .._backends import BACKENDS, backend_class, default_backend
 from ._runner import FLOOR, LIFO_QUEUE, Result, Row
 
 __all__ = ["as_json", "environment", "plot", "tables"]
@@ -26,9 +26,20 @@ def environment(command: str) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
         "command": command,
         "backends": list(available_backends()),
+        "unavailable_backends": _unavailable_backends(),
         "default_backend": default_backend(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _unavailable_backends() -> dict[str, str]:
+    reasons = {}
+    for name in BACKENDS:
+        try:
+            backend_class(name)
+        except BackendUnavailable as exc:
+            reasons[name] = str(exc)
+    return reasons
 
 
 def _references(results: list[Result], result: Result) -> tuple[Row | None, Row | None]:
@@ -58,6 +69,7 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
         f"nexus_pool benchmark on {env['interpreter']}, {env['machine']}",
         f"command: {env['command']}    {env['date']}",
         f"nexus_pool backends here: {', '.join(env['backends'])}; default: {env['default_backend']}",
+        *(f"NOT BENCHMARKED, backend {name!r} unavailable: {why}" for name, why in env["unavailable_backends"].items()),
         "Times are medians over repeats. Per-operation p50/p99 come from reading the clock",
         f"around every operation, minus the clock's own cost ({clock_cost:.0f} ns, measured in this run).",
         "x floor: time / the floor's time (lower is better); LifoQueue/x: how many times faster",
