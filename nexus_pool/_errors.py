@@ -1,4 +1,9 @@
-"""The exceptions nexus_pool raises. All of them derive from :class:`PoolError`."""
+"""The exceptions nexus_pool raises. All of them derive from :class:`PoolError`.
+
+Each also derives from the standard exception that code catching it without knowing
+nexus_pool would expect, as ``filelock.Timeout`` and ``asyncio.timeout`` do: running out
+of time is a ``TimeoutError``, misusing a guard or a pool is a ``RuntimeError``.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +20,15 @@ class PoolError(Exception):
     """Base class of every error raised by nexus_pool."""
 
 
-class PoolExhausted(PoolError):
+class PoolExhausted(PoolError, TimeoutError):
     """``acquire()`` found no free slot before its timeout ran out."""
 
 
-class ReleasedError(PoolError):
+class ReleasedError(PoolError, RuntimeError):
     """A guard was used or released after it had already been released."""
 
 
-class OwnershipError(PoolError):
+class OwnershipError(PoolError, RuntimeError):
     """A second thread acquired from a pool that another live thread owns.
 
     Raised by the ``debug`` backend: a pool has one acquiring thread at a time

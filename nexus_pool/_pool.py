@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import reprlib
 from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, SupportsIndex, TypeVar, final
@@ -38,6 +39,33 @@ def _wait_slice() -> float | None:
     import sysconfig
 
     return 0.005 if sysconfig.get_config_var("Py_GIL_DISABLED") else None
+
+
+class _ValueRepr(reprlib.Repr):
+    """Bounded reprs of pooled values: a guard over a 64 KiB buffer prints one short line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = 60
+
+    def repr_bytearray(self, value: bytearray, level: int) -> str:
+        return self._bytes_like(value)
+
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        return self._bytes_like(value)
+
+    def repr_memoryview(self, value: memoryview, level: int) -> str:
+        return f"<memoryview of {value.nbytes} bytes>"
+
+    def _bytes_like(self, value: bytes | bytearray) -> str:
+        size = len(value)
+        if size <= self.maxstring:
+            return repr(value)
+        shown = repr(bytes(value[: self.maxstring // 2]))
+        return f"{type(value).__name__}({shown}...) of {size} bytes"
+
+
+_value_repr = _ValueRepr().repr
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -222,7 +250,7 @@ class Pooled(Generic[T]):
             lease = self._lease
         except AttributeError:
             return "<Pooled (released)>"
-        return f"<Pooled slot={lease.slot} value={lease.value!r}>"
+        return f"<Pooled slot={lease.slot} value={_value_repr(lease.value)}>"
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
         raise TypeError("Pooled guards cannot be copied or pickled: a copy would be a second lease on one slot")

@@ -13,9 +13,11 @@ import pytest
 from nexus_pool import available_backends
 
 
-def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+def run_bench(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
+    """The bench in its tiny mode; ``prelude`` runs first in the same interpreter."""
+    code = f"{prelude}\nimport runpy, sys\nsys.argv[0] = 'bench'\nrunpy.run_module('nexus_pool.bench', run_name='__main__')"
     return subprocess.run(
-        [sys.executable, "-m", "nexus_pool.bench", "--tiny", *args],
+        [sys.executable, "-c", code, "--tiny", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -50,8 +52,37 @@ def test_table_output_names_the_interpreter_and_the_clock_correction() -> None:
     result = run_bench("--only", "cycle")
     assert result.returncode == 0, result.stderr
     assert f"on {'CPython'} {sys.version.split()[0]}" in result.stdout
-    assert "minus the clock's own cost" in result.stdout
+    assert "minus the clock's own cost" in result.stdout.replace("\n    ", " ")
     assert "same thread: try_acquire() + release()" in result.stdout
+
+
+@pytest.mark.timeout(300)
+def test_every_output_line_fits_100_columns() -> None:
+    result = run_bench()
+    assert result.returncode == 0, result.stderr
+    too_wide = [line for line in result.stdout.splitlines() if len(line) > 100]
+    assert not too_wide, "\n".join(too_wide)
+    assert "note: queue.SimpleQueue: FIFO" in result.stdout
+
+
+def test_a_missing_plot_extra_is_refused_before_measuring(tmp_path: Path) -> None:
+    chart = tmp_path / "chart.png"
+    # A None entry in sys.modules makes `import matplotlib` fail as if it were not installed.
+    result = run_bench("--plot", str(chart), prelude="import sys; sys.modules['matplotlib'] = None")
+    assert result.returncode == 2, result.stderr
+    assert "--plot needs matplotlib: pip install 'nexus-pool[plot]'" in result.stderr
+    assert "repeat 1/" not in result.stderr, "it measured before refusing"
+    assert result.stdout == ""
+    assert not chart.exists()
+
+
+def test_help_is_plain_text() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "nexus_pool.bench", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert "``" not in result.stdout
+    assert "python -m nexus_pool.bench --quick" in result.stdout
 
 
 def test_unknown_scenario_is_refused() -> None:

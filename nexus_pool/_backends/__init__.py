@@ -14,7 +14,15 @@ from typing import Final
 from .._errors import BackendUnavailable
 from ._contract import FreeList
 
-__all__ = ["BACKENDS", "ENV_VAR", "available_backends", "backend_class", "default_backend", "select"]
+__all__ = [
+    "BACKENDS",
+    "ENV_VAR",
+    "available_backends",
+    "backend_class",
+    "default_backend",
+    "select",
+    "unavailable_backends",
+]
 
 BACKENDS: Final = ("atomic", "locked", "debug")
 """Every backend nexus_pool knows, by name (each is a module of this package)."""
@@ -93,3 +101,14 @@ def available_backends() -> tuple[str, ...]:
         usable.append(name)
     return tuple(usable)
 
+
+
+def unavailable_backends() -> dict[str, str]:
+    """The registered backends that cannot load here, each with the reason."""
+    reasons = {}
+    for name in BACKENDS:
+        try:
+            backend_class(name)
+        except BackendUnavailable as exc:
+            reasons[name] = str(exc)
+    return reasons

@@ -1,4 +1,4 @@
-"""``python -m nexus_pool.bench``: nexus_pool against the alternatives, in one run.
+"""python -m nexus_pool.bench: nexus_pool against the alternatives, in one run.
 
     python -m nexus_pool.bench --quick             # about 10 seconds
     python -m nexus_pool.bench                     # the full run, a few minutes
@@ -8,7 +8,7 @@ Scenarios follow the Rust crate's benches (same-thread acquire+release, cross-th
 return with 1-4 returners, concurrent release at a barrier) plus a fan-out pipeline.
 Contenders: every nexus_pool backend available here, queue.LifoQueue (urllib3's pool
 pattern), queue.SimpleQueue, a collections.deque free list, a lock + list, and pondpond
-when installed (``pip install 'nexus-pool[bench]'``). The floor is a bare deque
+when installed (pip install 'nexus-pool[bench]'). The floor is a bare deque
 pop() + append() with the same clear() reset.
 """
 
@@ -20,7 +20,7 @@ import shlex
 import sys
 
 from ._contenders import contenders
-from ._report import as_json, environment, plot, tables
+from ._report import as_json, environment, load_matplotlib, plot, tables
 from ._runner import run_benchmark, scenarios
 from ._scenarios import Sizes
 
@@ -31,15 +31,23 @@ QUICK = Sizes(cycles=20_000, items=6_000, rounds=30)
 TINY = Sizes(cycles=200, items=100, rounds=2)  # for the test suite's smoke test
 
 
+_SUMMARY, _DETAILS = (__doc__ or "\n").split("\n", 1)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nexus_pool.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m nexus_pool.bench",
+        description=_SUMMARY,
+        epilog=_DETAILS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the examples' layout
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a short run, about 10 seconds")
     size.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, help="repeats per scenario (default: 21, or 3 with --quick)")
     parser.add_argument("--only", metavar="KEY", action="append", help="run only these scenarios (repeatable)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout only)")
-    parser.add_argument("--plot", metavar="FILE.png", help="also draw a chart (needs matplotlib)")
+    parser.add_argument("--plot", metavar="FILE.png", help="also draw a chart (needs the 'plot' extra: matplotlib)")
     args = parser.parse_args(argv)
 
     sizes = TINY if args.tiny else QUICK if args.quick else FULL
@@ -53,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown scenario(s) {sorted(unknown)}; choose from {[s.key for s in chosen]}")
         chosen = [scenario for scenario in chosen if scenario.key in args.only]
 
+    if args.plot:  # before measuring: a missing extra must not cost a whole run
+        try:
+            load_matplotlib()
+        except ImportError as exc:
+            parser.error(f"--plot needs matplotlib: pip install 'nexus-pool[plot]' ({exc})")
     command = "python -m nexus_pool.bench" + "".join(f" {shlex.quote(arg)}" for arg in (argv or sys.argv[1:]))
     env = environment(command)
     quiet = args.json == "-"

@@ -6,14 +6,19 @@ import math
 import os
 import platform
 import sys
+import textwrap
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
-from .. import BackendUnavailable, available_backends
-from .._backends import BACKENDS, backend_class, default_backend
+from .. import available_backends
+from .._backends import default_backend, unavailable_backends
 from ._runner import FLOOR, LIFO_QUEUE, Result, Row
 
-__all__ = ["as_json", "environment", "plot", "tables"]
+__all__ = ["WIDTH", "as_json", "environment", "load_matplotlib", "plot", "tables"]
+
+
+WIDTH: Final = 100
+"""Every line of the tables fits this many columns."""
 
 
 def environment(command: str) -> dict[str, Any]:
@@ -26,20 +31,10 @@ def environment(command: str) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
         "command": command,
         "backends": list(available_backends()),
-        "unavailable_backends": _unavailable_backends(),
+        "unavailable_backends": unavailable_backends(),
         "default_backend": default_backend(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-
-
-def _unavailable_backends() -> dict[str, str]:
-    reasons = {}
-    for name in BACKENDS:
-        try:
-            backend_class(name)
-        except BackendUnavailable as exc:
-            reasons[name] = str(exc)
-    return reasons
 
 
 def _references(results: list[Result], result: Result) -> tuple[Row | None, Row | None]:
@@ -64,38 +59,57 @@ def _rate(ns_per_op: float) -> str:
     return f"{per_second / 1e6:.2f} M" if per_second >= 1e6 else f"{per_second / 1e3:.0f} k"
 
 
+def _wrap(text: str, indent: str = "") -> list[str]:
+    """``text`` in lines of at most WIDTH columns, continuation lines indented further."""
+    hanging = " " * len(indent) + "    "
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hanging, break_on_hyphens=False)
+
+
 def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str:
     lines = [
-        f"nexus_pool benchmark on {env['interpreter']}, {env['machine']}",
-        f"command: {env['command']}    {env['date']}",
+        *_wrap(f"nexus_pool benchmark on {env['interpreter']}, {env['machine']}, {env['date']}"),
+        *_wrap(f"command: {env['command']}"),
         f"nexus_pool backends here: {', '.join(env['backends'])}; default: {env['default_backend']}",
-        *(f"NOT BENCHMARKED, backend {name!r} unavailable: {why}" for name, why in env["unavailable_backends"].items()),
-        "Times are medians over repeats. Per-operation p50/p99 come from reading the clock",
-        f"around every operation, minus the clock's own cost ({clock_cost:.0f} ns, measured in this run).",
-        "x floor: time / the floor's time (lower is better); LifoQueue/x: how many times faster",
-        "than the queue.LifoQueue pool in the same scenario (higher is better).",
+        *(
+            line
+            for name, why in env["unavailable_backends"].items()
+            for line in _wrap(f"NOT BENCHMARKED, backend {name!r} unavailable: {why}")
+        ),
+        *_wrap(
+            "Times are medians over repeats. Per-operation p50/p99 come from reading the clock around "
+            f"every operation, minus the clock's own cost ({clock_cost:.0f} ns, measured in this run). "
+            "x floor: time / the floor's time (lower is better); Lifo/x: how many times faster than the "
+            "queue.LifoQueue pool in the same scenario (higher is better)."
+        ),
     ]
     for result in results:
         floor, lifo = _references(results, result)
         ops = sorted({op for row in result.rows for op in row.latency})
         unit = result.scenario.unit
+        short_unit = unit.replace("round trip", "trip")
         lines += ["", f"{result.scenario.title}  (ns per {unit})"]
-        header = f"  {'contender':<32}{'ns/' + unit:>14}{unit + 's/s':>16}"
-        header += "".join(f"{op + ' p50/p99':>20}" for op in ops)
-        header += f"{'x floor':>9}{'LifoQueue/x':>13}"
+        # Right-aligned columns, each wide enough for its header plus two spaces.
+        op_widths = {op: max(17, len(op) + 10) for op in ops}
+        header = f"  {'contender':<29}{'ns/' + short_unit:>10}{short_unit + 's/s':>10}"
+        header += "".join(f"{op + ' p50/p99':>{op_widths[op]}}" for op in ops)
+        header += f"{'x floor':>8}" if floor else ""
+        header += f"{'Lifo/x':>7}"
         lines.append(header)
+        notes = []
         for row in sorted(result.rows, key=lambda r: r.ns_per_op):
             ratios = _ratios(row, floor, lifo)
-            line = f"  {row.contender:<32}{row.ns_per_op:>14.1f}{_rate(row.ns_per_op):>16}"
+            line = f"  {row.contender:<29}{row.ns_per_op:>10.1f}{_rate(row.ns_per_op):>10}"
             for op in ops:
                 p50, p99 = row.latency.get(op, (math.nan, math.nan))
-                line += f"{f'{p50:.0f} / {p99:.0f}':>20}"
+                line += f"{f'{p50:.0f} / {p99:.0f}':>{op_widths[op]}}"
             x_floor, faster = ratios["x_floor"], ratios["faster_than_lifoqueue"]
-            line += f"{f'{x_floor:.2f}' if x_floor is not None else '':>9}"
-            line += f"{f'{faster:.2f}' if faster is not None else '':>13}"
-            if row.note:
-                line += f"   ({row.note})"
+            if floor:
+                line += f"{f'{x_floor:.2f}' if x_floor is not None else '':>8}"
+            line += f"{f'{faster:.2f}' if faster is not None else '':>7}"
             lines.append(line)
+            if row.note:
+                notes.append(f"{row.contender}: {row.note}")
+        lines += [wrapped for note in notes for wrapped in _wrap(note, "  note: ")]
     return "\n".join(lines)
 
 
@@ -124,15 +138,19 @@ def as_json(results: list[Result], env: dict[str, Any], clock_cost: float) -> di
     return {"environment": env, "clock_cost_ns": clock_cost, "scenarios": scenarios}
 
 
+def load_matplotlib() -> Any:
+    """``matplotlib.pyplot``, drawing to files; ImportError if the 'plot' extra is missing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot(results: list[Result], env: dict[str, Any], path: str) -> None:
     """Two panels: same-thread cost per cycle, and throughput with returner threads."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise SystemExit(f"--plot needs matplotlib: pip install 'nexus-pool[plot]' ({exc})") from exc
+    plt = load_matplotlib()
 
     by_key = {result.scenario.key: result for result in results}
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))

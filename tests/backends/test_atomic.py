@@ -7,15 +7,14 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from nexus_pool import Pool, ReleasedError
 
 from ..conformance.support import barrier, require_backend, running, spawn, switching_often
+from ..layout import stub_of
 
-ROOT = Path(__file__).resolve().parents[2]
 FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
@@ -27,7 +26,7 @@ def _atomic_loads() -> None:
 def test_stub_names_the_same_functions_as_the_compiled_module() -> None:
     from nexus_pool._freelist_native import lib
 
-    stub = ast.parse((ROOT / "stubs" / "nexus_pool" / "_freelist_native.pyi").read_text())
+    stub = ast.parse(stub_of("nexus_pool._freelist_native").read_text())
     (lib_class,) = [node for node in stub.body if isinstance(node, ast.ClassDef) and node.name == "_Lib"]
     in_stub = {node.name for node in lib_class.body if isinstance(node, ast.FunctionDef)}
     in_lib = {name for name in dir(lib) if not name.startswith("_")}

@@ -7,6 +7,7 @@ import gc
 import pickle
 import threading
 import weakref
+from collections.abc import Callable
 
 import pytest
 
@@ -234,3 +235,23 @@ def test_reprs_describe_state(backend: str) -> None:
     assert repr(guard) == "<Pooled slot=0 value=Item(0)>"
     guard.release()
     assert repr(guard) == "<Pooled (released)>"
+
+
+@pytest.mark.parametrize(
+    ("factory", "shown"),
+    [
+        (lambda: bytearray(64 << 10), "of 65536 bytes"),
+        (lambda: bytes(1 << 20), "of 1048576 bytes"),
+        (lambda: memoryview(bytearray(4096)), "memoryview of 4096 bytes"),
+        (lambda: list(range(100_000)), "..."),
+        (lambda: "x" * 100_000, "..."),
+    ],
+    ids=["bytearray", "bytes", "memoryview", "list", "str"],
+)
+def test_reprs_stay_short_for_large_values(backend: str, factory: Callable[[], object], shown: str) -> None:
+    pool = Pool(1, factory, backend=backend)
+    guard = pool.acquire(0)
+    text = repr(guard)
+    assert len(text) <= 200, text
+    assert shown in text
+    guard.release()

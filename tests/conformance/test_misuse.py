@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import pickle
 import sys
 import threading
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nexus_pool import Pool, PoolError, ReleasedError
+from nexus_pool import BackendUnavailable, OwnershipError, Pool, PoolError, PoolExhausted, ReleasedError
 
 from .support import FactoryFailed, Item, ResetFailed, assert_all_free, collecting, drain, make_pool, running, spawn
 
@@ -97,6 +98,26 @@ def test_use_after_release_raises(backend: str) -> None:
     with pytest.raises(ReleasedError, match="already released"):
         guard.value  # noqa: B018
     assert isinstance(ReleasedError("x"), PoolError)
+
+
+def test_errors_fit_the_standard_library_habits() -> None:
+    """Code that knows nothing of nexus_pool catches them as what they are."""
+    assert issubclass(PoolExhausted, TimeoutError)
+    assert issubclass(ReleasedError, RuntimeError)
+    assert issubclass(OwnershipError, RuntimeError)
+    for error in (PoolExhausted, ReleasedError, OwnershipError, BackendUnavailable):
+        assert issubclass(error, PoolError)
+    exhausted = PoolExhausted("all 4 slots are in use")
+    assert str(exhausted) == "all 4 slots are in use"
+    assert pickle.loads(pickle.dumps(exhausted)).args == exhausted.args
+
+
+def test_a_timeout_is_caught_as_timeout_error(backend: str) -> None:
+    pool, _, _ = make_pool(backend, capacity=1)
+    held = pool.acquire()
+    with pytest.raises(TimeoutError, match="all 1 slots are in use"):
+        pool.acquire(timeout=0.01)
+    held.release()
 
 
 def test_stale_guard_cannot_touch_the_next_lease_of_its_slot(backend: str) -> None:

@@ -1,0 +1,59 @@
+"""What this installation of nexus_pool is made of: ``python -m nexus_pool`` prints it.
+
+A wheel built without a C compiler still installs (see setup.py); this report is where
+a user sees that, and why, at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Final
+
+from . import __version__
+from ._backends import BACKENDS, ENV_VAR, backend_class, default_backend, unavailable_backends
+
+__all__ = ["NATIVE_MODULES", "missing_native_modules", "report"]
+
+NATIVE_MODULES: Final = ("nexus_pool._freelist_native",)
+"""The compiled modules a full build has (sources in ``backends/``, types in ``stubs/``)."""
+
+
+def missing_native_modules() -> dict[str, str]:
+    """The compiled modules that do not import here, each with the reason."""
+    missing = {}
+    for name in NATIVE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing[name] = str(exc)
+    return missing
+
+
+def report() -> str:
+    """A few lines on the version, the interpreter, the compiled modules and the backends."""
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    lines = [
+        f"nexus_pool {__version__} in {package_dir}",
+        f"{sys.implementation.name} {sys.version.split()[0]}, GIL {'enabled' if gil else 'disabled'}",
+        "compiled modules:",
+    ]
+    missing = missing_native_modules()
+    for name in NATIVE_MODULES:
+        if name in missing:
+            lines.append(f"  {name}: MISSING ({missing[name]})")
+        else:
+            lines.append(f"  {name}: {getattr(sys.modules[name], '__file__', None) or 'loaded'}")
+    unavailable = unavailable_backends()
+    chosen = os.environ.get(ENV_VAR)
+    default = default_backend() if len(unavailable) < len(BACKENDS) else "none"
+    source = f"{ENV_VAR}={chosen}" if chosen else f"default; {ENV_VAR} is not set"
+    lines.append(f"backends (pools without backend= use: {chosen or default}, {source}):")
+    for name in BACKENDS:
+        if name in unavailable:
+            lines.append(f"  {name}: UNAVAILABLE: {unavailable[name]}")
+        else:
+            lines.append(f"  {name}: available ({backend_class(name).__module__})")
+    return "\n".join(lines)
