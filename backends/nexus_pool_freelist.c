@@ -27,7 +27,6 @@ enum { NXP_FREE = 0, NXP_LEASED = 1 };
 typedef struct nxp_slot {
     _Atomic uint32_t next;  /* the slot below this one on the stack, or NXP_NIL */
     _Atomic uint32_t state; /* NXP_FREE or NXP_LEASED */
-    nxp_freelist *owner;    /* so that a ticket (this record's address) finds its list */
 } nxp_slot;
 
 struct nxp_freelist {
@@ -35,7 +34,6 @@ struct nxp_freelist {
      * means one contended cache line per operation instead of two. */
     _Alignas(NXP_CACHE_LINE) _Atomic uint64_t head; /* tag << 32 | top index */
     _Atomic int64_t free_count;
-    _Atomic int64_t sleepers;
     int64_t capacity;
     _Alignas(NXP_CACHE_LINE) nxp_slot slots[];
 };
@@ -43,18 +41,6 @@ struct nxp_freelist {
 static inline uint64_t nxp_pack(uint64_t old_head, uint32_t index)
 {
     return (((old_head >> 32) + 1) << 32) | index;
-}
-
-/* Decrement the sleeper count if it is positive; 1 if it was. */
-static int nxp_take_sleeper(nxp_freelist *list)
-{
-    int64_t sleepers = atomic_load_explicit(&list->sleepers, memory_order_seq_cst);
-    while (sleepers > 0) {
-        if (atomic_compare_exchange_weak_explicit(&list->sleepers, &sleepers, sleepers - 1,
-                                                  memory_order_seq_cst, memory_order_seq_cst))
-            return 1;
-    }
-    return 0;
 }
 
 int64_t nxp_max_capacity(void)
@@ -76,10 +62,8 @@ nxp_freelist *nxp_create(int64_t capacity)
         uint32_t next = (i + 1 < capacity) ? (uint32_t)(i + 1) : NXP_NIL;
         atomic_init(&list->slots[i].next, next);
         atomic_init(&list->slots[i].state, NXP_FREE);
-        list->slots[i].owner = list;
     }
     atomic_init(&list->free_count, capacity);
-    atomic_init(&list->sleepers, 0);
     atomic_init(&list->head, 0); /* tag 0, top slot 0 */
     return list;
 }
@@ -91,8 +75,8 @@ void nxp_destroy(nxp_freelist *list)
 
 int64_t nxp_pop(nxp_freelist *list)
 {
-    /* seq_cst load: ordered after a sleeper's announcement (nxp_sleeper_announce), so
-     * that either this load sees a concurrent push or that push sees the sleeper. */
+    /* seq_cst: a waiting acquirer announces itself before this pop, a releaser looks for
+     * announcements after its push (nexus_pool/_slots.py); one of them sees the other. */
     uint64_t head = atomic_load_explicit(&list->head, memory_order_seq_cst);
     for (;;) {
         uint32_t top = (uint32_t)head;
@@ -109,18 +93,12 @@ int64_t nxp_pop(nxp_freelist *list)
     }
 }
 
-intptr_t nxp_ticket(nxp_freelist *list, int64_t slot)
+int nxp_push(nxp_freelist *list, int64_t index64)
 {
-    if (slot < 0 || slot >= list->capacity)
-        return 0;
-    return (intptr_t)&list->slots[slot];
-}
-
-int nxp_push(intptr_t ticket)
-{
-    nxp_slot *slot = (nxp_slot *)ticket;
-    nxp_freelist *list = slot->owner;
-    uint32_t index = (uint32_t)(slot - list->slots);
+    if (index64 < 0 || index64 >= list->capacity)
+        return -2;
+    uint32_t index = (uint32_t)index64;
+    nxp_slot *slot = &list->slots[index];
 
     uint32_t leased = NXP_LEASED;
     if (!atomic_compare_exchange_strong_explicit(&slot->state, &leased, NXP_FREE,
@@ -134,26 +112,13 @@ int nxp_push(intptr_t ticket)
     uint64_t head = atomic_load_explicit(&list->head, memory_order_relaxed);
     do {
         atomic_store_explicit(&slot->next, (uint32_t)head, memory_order_relaxed);
-        /* release: the value's reset (done by our caller) happens-before its next pop;
-         * seq_cst: this push is ordered before the sleepers load below. */
+        /* release: the value's reset (done by our caller) happens-before its next pop. */
     } while (!atomic_compare_exchange_weak_explicit(&list->head, &head, nxp_pack(head, index),
                                                     memory_order_seq_cst, memory_order_relaxed));
-    /* One wake-up per announcement, not one per push while someone sleeps: a burst
-     * of returns to a sleeping acquirer costs the other returners nothing extra. */
-    return nxp_take_sleeper(list);
+    return 0;
 }
 
 int64_t nxp_available(nxp_freelist *list)
 {
     return atomic_load_explicit(&list->free_count, memory_order_relaxed);
-}
-
-void nxp_sleeper_announce(nxp_freelist *list)
-{
-    atomic_fetch_add_explicit(&list->sleepers, 1, memory_order_seq_cst);
-}
-
-int nxp_sleeper_retract(nxp_freelist *list)
-{
-    return nxp_take_sleeper(list);
 }

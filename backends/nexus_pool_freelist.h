@@ -19,26 +19,14 @@ int64_t nxp_max_capacity(void);
 /* Take the top slot: its index, or -1 when the list is empty. Never blocks. */
 int64_t nxp_pop(nxp_freelist *list);
 
-/* The ticket of `slot`: the one argument nxp_push needs (it locates list and slot). */
-intptr_t nxp_ticket(nxp_freelist *list, int64_t slot);
-
-/* Give back the slot named by `ticket`, from any thread. Returns
+/* Give back `slot`, from any thread. Returns
  *    0  done;
- *    1  done, and this push took over one sleeper's announcement: the caller must
- *       wake that sleeper (exactly one push per announcement returns 1);
- *   -1  refused: that slot is not leased (a double push), the list is unchanged. */
-int nxp_push(intptr_t ticket);
+ *   -1  refused: that slot is not leased (a double push), the list is unchanged;
+ *   -2  refused: no such slot. */
+int nxp_push(nxp_freelist *list, int64_t slot);
 
 /* Free slots now; a snapshot while other threads push. */
 int64_t nxp_available(nxp_freelist *list);
-
-/* An acquirer announces that it is about to sleep until a push; the next push takes
- * the announcement over and returns 1. Call before the last pop that precedes a sleep. */
-void nxp_sleeper_announce(nxp_freelist *list);
-
-/* Withdraw an announcement no push took over: 1 if withdrawn, 0 if a push already took
- * it (its wake-up is then on its way and will come as a spurious one). */
-int nxp_sleeper_retract(nxp_freelist *list);
 
 /* Defined by the cffi glue (build_freelist.py), not by nexus_pool_freelist.c:
  * 1 if the calling thread kept its Python thread state (the GIL, on GIL builds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Final
+from typing import Any, Final
 
 from .._errors import BackendUnavailable
 from ._contract import FreeList
@@ -30,10 +30,10 @@ BACKENDS: Final = ("atomic", "locked", "debug")
 ENV_VAR: Final = "NEXUS_POOL_BACKEND"
 """Names the backend for pools created without ``backend=``."""
 
-_loaded: dict[str, type[FreeList]] = {}
+_loaded: dict[str, type[FreeList[Any]]] = {}
 
 
-def backend_class(name: str) -> type[FreeList]:
+def backend_class(name: str) -> type[FreeList[Any]]:
     """The free-list class of backend ``name``, imported on first use and cached.
 
     Raises ``ValueError`` for a name nexus_pool does not know, and
@@ -75,7 +75,7 @@ def default_backend() -> str:
     raise BackendUnavailable(f"none of the default backends {_PREFERRED} can load here")
 
 
-def select(backend: object) -> type[FreeList]:
+def select(backend: object) -> type[FreeList[Any]]:
     """The free-list class for a new pool: ``backend=`` argument, then environment, then default."""
     if backend is None:
         from_env = os.environ.get(ENV_VAR)

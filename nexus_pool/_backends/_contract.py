@@ -6,23 +6,36 @@ This module is the one place the contract is written down; every backend subclas
 Division of labour
 ------------------
 The facade owns the user-visible contract: the values, the guards (``Pooled``), the
-``reset`` call, argument checks and errors. A backend owns exactly one thing: *which slot
-indices are free right now*. It never sees a value.
+``reset`` call, argument checks, errors, and waiting for a free slot. A backend owns
+exactly one thing: the *leases of the free slots*. A lease is an opaque object with a
+``slot`` attribute (its index, ``0 .. capacity-1``); the facade makes one per slot and
+hands it to the backend while the slot is free. A backend never sees a value.
+
+Ownership moves in one step
+---------------------------
+A slot is owned by its lease object, and the facade relies on that object always being
+held by someone: the backend while the slot is free, a guard while it is lent. So
+``take`` must remove a lease from the backend and return it without running Python
+bytecode in between (a deque ``pop``, a C function, ``map`` over C callables), and
+``give`` must store the lease before anything can fail. An asynchronous exception (a
+``KeyboardInterrupt`` raised by a signal handler) can only land between bytecodes; if it
+lands while the lease sits in a local variable, the lease object dies and the facade
+brings the slot back (``nexus_pool/_slots.py``). A lease dropped *inside* the backend,
+after ``take`` removed it but before it returned, would be lost.
 
 Threads
 -------
-* ``pop``, ``pop_wait`` and ``handoff`` run on the acquiring thread. The design has one
-  acquirer at a time, but a backend must stay uncorrupted if two threads acquire at once
-  (it may serialise them, or refuse the second with :class:`~nexus_pool.OwnershipError`).
-* ``push`` runs on whichever thread releases a guard, concurrently with everything else.
-* The facade guarantees that each leased slot is pushed exactly once, after its ``reset``,
-  and never a slot that is free.
+* ``take`` and ``handoff`` run on the acquiring thread. The design has one acquirer at a
+  time, but a backend must stay uncorrupted if two threads take at once (it may refuse
+  the second with :class:`~nexus_pool.OwnershipError`).
+* ``give`` runs on whichever thread releases a guard, concurrently with everything else.
+* The facade gives back each taken lease exactly once, and never a lease that is free.
 
 Hot path
 --------
-The facade reads ``pop``, ``push`` and ``tickets`` once per pool and then calls them
-directly, so a backend may bind them to any callables: bound methods, C functions, or
-``functools.partial`` objects over them. Keep them to one call each.
+The facade reads ``take`` and ``give`` once per pool and then calls them directly, so a
+backend may bind them to any callables: bound methods of C types, C functions, or
+``functools.partial`` / ``map`` objects over them. Keep them to one call each.
 """
 
 from __future__ import annotations
@@ -30,12 +43,19 @@ from __future__ import annotations
 import abc
 import sys
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Final, Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
-__all__ = ["EMPTY", "FreeList", "LeaseWatcher"]
+__all__ = ["FreeList", "Lease", "LeaseT", "LeaseWatcher"]
 
-EMPTY: Final = -1
-"""What ``pop``/``pop_wait`` return when they found no free slot."""
+
+class Lease(Protocol):
+    """What a backend may know of a lease: which slot it is for."""
+
+    @property
+    def slot(self) -> int: ...
+
+
+LeaseT = TypeVar("LeaseT", bound=Lease)
 
 
 class LeaseWatcher(Protocol):
@@ -52,14 +72,15 @@ class LeaseWatcher(Protocol):
         """
 
     def collected(self, slot: int) -> None:
-        """A guard of ``slot`` was collected without being released; its slot is being returned."""
+        """The lease of ``slot`` died without being given back; its slot is being returned."""
 
 
-class FreeList(abc.ABC):
-    """The free slots of one pool of ``capacity`` slots, indices ``0 .. capacity-1``.
+class FreeList(abc.ABC, Generic[LeaseT]):
+    """The free slots of one pool, as their leases.
 
-    All slots start free. The first pops return 0, 1, 2, ... in order; after that the
-    most recently pushed slot comes out first (LIFO: it is hot in cache).
+    Constructed with every slot free. The first ``take`` calls return the leases in slot
+    order 0, 1, 2, ...; after that the most recently given lease comes out first (LIFO:
+    its value is hot in cache).
     """
 
     name: ClassVar[str]
@@ -71,44 +92,30 @@ class FreeList(abc.ABC):
     watcher: LeaseWatcher | None = None
     """Guard lifecycle hooks, for checking backends; ``None`` for the fast ones."""
 
-    pop: Callable[[], int]
-    """Take a free slot without blocking; return its index, or :data:`EMPTY`."""
+    take: Callable[[], LeaseT]
+    """Remove and return a free lease without blocking; ``LookupError`` when there is none."""
 
-    push: Callable[[int], int]
-    """Give back a leased slot, named by its ticket (``tickets[slot]``), from any thread.
+    give: Callable[[LeaseT], object]
+    """Store a taken lease again, from any thread.
 
-    Return 0 when done. Any other status asks the facade to call :meth:`settle` with
-    it, so rare work (waking a blocked acquirer, reporting misuse) stays off the hot path.
-    """
-
-    tickets: Sequence[int]
-    """``tickets[slot]`` is the integer that ``push`` takes for ``slot``.
-
-    Lets a native backend take one argument that locates both itself and the slot.
+    A false result (``None``, ``0``) means done. Anything else asks the facade to call
+    :meth:`settle` with it, so rare work (reporting misuse) stays off the hot path.
     """
 
     @abc.abstractmethod
-    def __init__(self, capacity: int) -> None:
-        """Make ``capacity`` free slots; ``1 <= capacity <= max_capacity`` is checked by the facade."""
+    def __init__(self, leases: Sequence[LeaseT]) -> None:
+        """Hold ``leases`` (``leases[i].slot == i``), all free.
 
-    @abc.abstractmethod
-    def pop_wait(self, timeout: float | None) -> int:
-        """Like ``pop`` but block until a slot is free, at most ``timeout`` seconds.
-
-        ``None`` waits for ever; the facade only calls this after ``pop`` found the list
-        empty, with ``timeout > 0`` or ``None``. Return :data:`EMPTY` when time ran out.
-        A push that happens while the acquirer is falling asleep must wake it (no lost
-        wake-up), a push while nobody waits must cost (next to) nothing extra, and the
-        wait must not hold the GIL.
+        ``1 <= len(leases) <= max_capacity`` is checked by the facade.
         """
 
     @abc.abstractmethod
     def available(self) -> int:
-        """How many slots are free now (a snapshot when other threads are pushing)."""
+        """How many leases are free now (a snapshot when other threads are giving)."""
 
-    def settle(self, ticket: int, status: int) -> None:
-        """Finish a ``push`` of ``ticket`` that returned the non-zero ``status``."""
-        raise AssertionError(f"{self.name}: push({ticket}) returned unexpected status {status}")
+    def settle(self, lease: LeaseT, status: object) -> None:
+        """Finish a ``give`` of ``lease`` that returned the true ``status``."""
+        raise AssertionError(f"{self.name}: give(slot {lease.slot}) returned unexpected status {status!r}")
 
     def handoff(self) -> None:  # noqa: B027 - deliberately a no-op unless a backend checks ownership
         """The acquiring thread gives up ownership; whichever thread acquires next owns the pool."""

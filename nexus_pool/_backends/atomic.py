@@ -1,21 +1,23 @@
 """``atomic``: the lock-free C free list (``backends/nexus_pool_freelist.c``) via cffi.
 
-This is the one module that touches the compiled module's ``ffi`` and ``lib``. The hot
-path is one C call per acquire (``nxp_pop``, bound to this list by a ``partial``) and
-one per release (``nxp_push``, whose single argument, the ticket, locates both the list
-and the slot); neither takes a Python lock, and on free-threaded builds returner threads
-push in parallel. A blocked acquirer sleeps as ``_wakeup.py`` describes; the C side
-keeps the sleeper count and tells each push whether to wake it.
+This is the one module that touches the compiled module's ``ffi`` and ``lib``. The C
+Treiber stack decides which slot is free and which comes out next; pop and push are one
+compare-and-swap each, take no Python lock, and on free-threaded builds run in parallel
+on every returner thread. The leases of free slots wait in a dict keyed by slot.
+
+``take`` chains the C pop and the dict pop with ``map``, so that the popped index never
+sits in a Python variable: both run inside one call of the ``map``'s ``__next__``, with
+no bytecode in between (see the contract: ownership moves in one step).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Sequence
+from itertools import repeat
 from typing import Final, final
 
 from .._errors import ReleasedError
-from ._contract import FreeList
-from ._wakeup import Wakeup
+from ._contract import FreeList, LeaseT
 
 try:
     from .._freelist_native import ffi, lib
@@ -27,41 +29,34 @@ except ImportError as exc:  # the registry turns this into BackendUnavailable
 
 __all__ = ["AtomicFreeList", "backend_class"]
 
-_WAKE_SLEEPER: Final = 1
 _NOT_LEASED: Final = -1
 
 
 @final
-class AtomicFreeList(FreeList):
-    """A tagged Treiber stack of slot indices in C memory."""
+class AtomicFreeList(FreeList[LeaseT]):
+    """A tagged Treiber stack of slot indices in C memory, and the free slots' leases."""
 
     name = "atomic"
     max_capacity = lib.nxp_max_capacity()
 
-    def __init__(self, capacity: int) -> None:
-        raw = lib.nxp_create(capacity)
+    def __init__(self, leases: Sequence[LeaseT]) -> None:
+        raw = lib.nxp_create(len(leases))
         if raw == ffi.NULL:
-            raise MemoryError(f"cannot allocate a free list of {capacity} slots")
+            raise MemoryError(f"cannot allocate a free list of {len(leases)} slots")
         self._list = ffi.gc(raw, lib.nxp_destroy)  # freed with the last reference
-        self.pop = partial(lib.nxp_pop, self._list)
-        self.push = lib.nxp_push
-        # Tickets are addresses inside self._list: valid while this object lives,
-        # which the facade ensures by keeping it as long as any guard.
-        self.tickets = [lib.nxp_ticket(self._list, slot) for slot in range(capacity)]
-        self._wakeup = Wakeup(
-            partial(lib.nxp_sleeper_announce, self._list), partial(lib.nxp_sleeper_retract, self._list)
-        )
+        self._parked = {lease.slot: lease for lease in leases}
+        # nxp_pop gives -1 when the stack is empty; the dict has no key -1: KeyError.
+        self.take = map(self._parked.pop, map(lib.nxp_pop, repeat(self._list))).__next__
 
-    def pop_wait(self, timeout: float | None) -> int:
-        return self._wakeup.pop_wait(self.pop, timeout)
+    def give(self, lease: LeaseT) -> int:
+        # Park first: once pushed, the slot can be taken at once, and take pops the dict.
+        self._parked[lease.slot] = lease
+        return int(lib.nxp_push(self._list, lease.slot))
 
-    def settle(self, ticket: int, status: int) -> None:
-        if status == _WAKE_SLEEPER:
-            self._wakeup.wake()
-        elif status == _NOT_LEASED:
-            raise ReleasedError(f"slot {self.tickets.index(ticket)} was pushed while free; the push was refused")
-        else:
-            super().settle(ticket, status)
+    def settle(self, lease: LeaseT, status: object) -> None:
+        if status == _NOT_LEASED:
+            raise ReleasedError(f"slot {lease.slot} was given back while free; the C free list refused it")
+        super().settle(lease, status)
 
     def available(self) -> int:
         return int(lib.nxp_available(self._list))

@@ -2,13 +2,18 @@
 
 * Ownership, Python's stand-in for Rust's ``Send + !Sync``: the first thread that acquires
   owns the pool; another live thread acquiring gets :class:`~nexus_pool.OwnershipError`
-  naming both threads. Ownership moves on ``pool.handoff()`` or when the owner finishes.
-  The check and the change of owner happen under one lock, so two threads racing for a
-  free pool cannot both win (trio's ``ConflictDetector``, made atomic for threads).
+  naming both threads. Ownership moves on ``pool.handoff()`` or when the owner finishes,
+  however it was started (``threading``, ``_thread``, a C extension's thread).
 * Double release and use after release: the facade asks this backend where the first
   release happened and puts it in the :class:`~nexus_pool.ReleasedError`.
 * A guard returned by garbage collection instead of ``release()``/``with``: a
   ``ResourceWarning`` located at the line that acquired it, as for unclosed files.
+
+The ownership check takes no lock: a lock held by a thread that a ``KeyboardInterrupt``
+cut short, or by a thread that vanished in ``os.fork()``, would hang every later
+acquisition. Instead each change of owner claims the next entry of a dict with
+``setdefault``, which one thread wins (trio's ``ConflictDetector``, made atomic for
+threads without a lock).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import os
 import sys
 import threading
 import warnings
+import weakref
+from collections.abc import Sequence
 from types import FrameType
-from typing import NamedTuple, final
+from typing import Final, NamedTuple, final
 
 from .._errors import OwnershipError
-from ._contract import EMPTY, FreeList
+from ._contract import FreeList, LeaseT
 from .locked import LockedFreeList
 
 __all__ = ["DebugFreeList", "backend_class"]
@@ -38,7 +45,7 @@ class _Site(NamedTuple):
         return f"{self.filename}:{self.lineno} in {self.function}"
 
 
-_UNKNOWN_SITE = _Site("<unknown>", 0, "<unknown>")
+_UNKNOWN_SITE: Final = _Site("<unknown>", 0, "<unknown>")
 
 
 def _caller_site() -> _Site:
@@ -51,68 +58,128 @@ def _caller_site() -> _Site:
     return _Site(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
 
 
-def _describe(thread: threading.Thread) -> str:
-    return f"{thread.name!r} (ident {thread.ident})"
+@final
+class _ThreadToken:
+    """Lives exactly as long as its thread.
+
+    It is kept only in the thread's ``threading.local`` storage, which CPython clears
+    when the thread ends, however it was started, and for every thread but the one that
+    forked, in the child of ``os.fork()``.
+    """
+
+    __slots__ = ("__weakref__",)
+
+
+_tokens = threading.local()
+
+
+def _current_token() -> _ThreadToken:
+    token: _ThreadToken | None = getattr(_tokens, "token", None)
+    if token is None:
+        token = _tokens.token = _ThreadToken()
+    return token
 
 
 @final
-class DebugFreeList(FreeList):
+class _Owner(weakref.ref):  # type: ignore[type-arg]  # weakref.ref[_ThreadToken] is not subclassable on 3.10
+    """A thread's ownership of a pool: dead once that thread has finished."""
+
+    __slots__ = ("ident", "name")
+
+    ident: int | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.name!r} (ident {self.ident})"
+
+
+def _claim() -> _Owner:
+    owner = _Owner(_current_token())
+    thread = threading.current_thread()
+    owner.name, owner.ident = thread.name, thread.ident
+    return owner
+
+
+_PRUNED: Final = object()
+
+
+@final
+class DebugFreeList(FreeList[LeaseT]):
     """``locked`` with ownership, release-site and leak checks."""
 
     name = "debug"
 
-    def __init__(self, capacity: int) -> None:
-        self._inner = LockedFreeList(capacity)
-        self.tickets = self._inner.tickets
-        self.push = self._inner.push
-        self._owner_lock = threading.Lock()
-        self._owner: threading.Thread | None = None
-        self._acquired_at = [_UNKNOWN_SITE] * capacity
+    def __init__(self, leases: Sequence[LeaseT]) -> None:
+        self._inner = LockedFreeList(leases)
+        self._inner_take = self._inner.take
+        self.give = self._inner.give
+        # _owners[epoch] is the owner in that epoch (None: nobody). A new owner claims
+        # epoch + 1 with setdefault: of threads racing for a free pool, one wins.
+        self._owners: dict[int, _Owner | None] = {0: None}
+        self._epoch = 0  # the latest epoch; may lag behind _owners for an instant
+        self._acquired_at = [_UNKNOWN_SITE] * len(leases)
         self.watcher = self
-
-    def _take_ownership(self) -> None:
-        me = threading.current_thread()
-        with self._owner_lock:
-            owner = self._owner
-            if owner is me:
-                return
-            if owner is None or not owner.is_alive():
-                self._owner = me
-                return
-        raise OwnershipError(
-            f"thread {_describe(me)} tried to acquire from a pool owned by thread "
-            f"{_describe(owner)}. A pool has one acquiring thread at a time; the owner "
-            "passes it on by calling pool.handoff() (ownership also moves when the owning "
-            "thread finishes). Releasing guards is allowed from any thread."
-        )
-
-    def _record(self, slot: int) -> int:
-        if slot != EMPTY:
-            self._acquired_at[slot] = _caller_site()
-        return slot
-
-    def pop(self) -> int:
-        self._take_ownership()
-        return self._record(self._inner.pop())
-
-    def pop_wait(self, timeout: float | None) -> int:
-        self._take_ownership()
-        return self._record(self._inner.pop_wait(timeout))
 
     def available(self) -> int:
         return self._inner.available()
 
-    def handoff(self) -> None:
-        me = threading.current_thread()
-        with self._owner_lock:
-            owner = self._owner
-            if owner is None or owner is me or not owner.is_alive():
-                self._owner = None
+    def _current_owner(self) -> tuple[int, _Owner | None]:
+        """The latest epoch and its owner (None when nobody owns the pool or its thread ended)."""
+        epoch = self._epoch
+        while True:
+            owner = self._owners.get(epoch, _PRUNED)
+            if owner is _PRUNED:  # raced with a change of owner: read again
+                epoch = self._epoch
+                continue
+            later = self._owners.get(epoch + 1, _PRUNED)
+            if later is not _PRUNED:  # _epoch lags behind a claim that just won
+                epoch += 1
+                continue
+            assert owner is None or isinstance(owner, _Owner)
+            return epoch, (owner if owner is not None and owner() is not None else None)
+
+    def _move_ownership(self, epoch: int, new_owner: _Owner | None) -> _Owner | None:
+        """Claim ``epoch + 1`` for ``new_owner``; the owner that won it (``new_owner`` or not)."""
+        winner = self._owners.setdefault(epoch + 1, new_owner)
+        if winner is new_owner:
+            self._epoch = epoch + 1
+            self._owners.pop(epoch - 1, None)  # keep the current and the previous epoch
+        return winner
+
+    def _take_ownership(self) -> None:
+        me = _current_token()
+        while True:
+            epoch, owner = self._current_owner()
+            if owner is not None:
+                if owner() is me:
+                    return
+                raise OwnershipError(
+                    f"thread {_claim()} tried to acquire from a pool owned by thread {owner}. "
+                    "A pool has one acquiring thread at a time; the owner passes it on by "
+                    "calling pool.handoff() (ownership also moves when the owning thread "
+                    "finishes). Releasing guards is allowed from any thread."
+                )
+            claim = _claim()
+            if self._move_ownership(epoch, claim) is claim:
                 return
-        raise OwnershipError(
-            f"thread {_describe(me)} called handoff() on a pool owned by thread "
-            f"{_describe(owner)}; only the owner can hand the pool over"
-        )
+
+    def take(self) -> LeaseT:
+        self._take_ownership()
+        lease = self._inner_take()
+        self._acquired_at[lease.slot] = _caller_site()
+        return lease
+
+    def handoff(self) -> None:
+        me = _current_token()
+        epoch, owner = self._current_owner()
+        if owner is None:
+            return  # nobody owns the pool: nothing to hand over
+        if owner() is not me:
+            raise OwnershipError(
+                f"thread {_claim()} called handoff() on a pool owned by thread {owner}; "
+                "only the owner can hand the pool over"
+            )
+        self._move_ownership(epoch, None)
 
     # LeaseWatcher
 
@@ -121,6 +188,8 @@ class DebugFreeList(FreeList):
 
     def collected(self, slot: int) -> None:
         site = self._acquired_at[slot]
+        # Called wherever the lease died (often inside the garbage collector): the
+        # warning is located at the acquisition, not here.
         warnings.warn_explicit(
             f"a Pooled guard (slot {slot}) was returned to its pool by garbage collection, "
             f"not by release() or a with block; it was acquired at {site}",

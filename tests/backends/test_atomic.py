@@ -12,6 +12,7 @@ import pytest
 
 from nexus_pool import Pool, ReleasedError
 
+from ..conformance.test_freelist_contract import Token
 from ..conformance.support import barrier, require_backend, running, spawn, switching_often
 from ..layout import stub_of
 
@@ -41,45 +42,53 @@ def test_calls_keep_the_thread_state() -> None:
 
 
 def test_pushing_a_free_slot_is_refused_in_c() -> None:
+    from nexus_pool._freelist_native import ffi, lib
+
+    freelist = ffi.gc(lib.nxp_create(2), lib.nxp_destroy)
+    slot = lib.nxp_pop(freelist)
+    assert slot == 0
+    assert lib.nxp_push(freelist, slot) == 0
+    assert lib.nxp_push(freelist, slot) == -1, "a double push must be refused"
+    assert lib.nxp_push(freelist, 2) == -2, "no such slot"
+    assert lib.nxp_push(freelist, -1) == -2, "no such slot"
+    assert lib.nxp_available(freelist) == 2
+    assert [lib.nxp_pop(freelist) for _ in range(3)] == [0, 1, -1]
+
+
+def test_a_refused_give_is_a_clear_error() -> None:
     from nexus_pool._backends.atomic import AtomicFreeList
 
-    freelist = AtomicFreeList(2)
-    slot = freelist.pop()
-    ticket = freelist.tickets[slot]
-    assert freelist.push(ticket) == 0
-    assert freelist.push(ticket) == -1, "a double push must be refused"
-    assert freelist.available() == 2
-    with pytest.raises(ReleasedError, match="slot 0 was pushed while free"):
-        freelist.settle(ticket, -1)
-    assert [freelist.pop(), freelist.pop(), freelist.pop()] == [0, 1, -1]
+    leases = [Token(0), Token(1)]
+    freelist = AtomicFreeList(leases)
+    with pytest.raises(ReleasedError, match="slot 1 was given back while free"):
+        freelist.settle(leases[1], freelist.give(leases[1]))
 
 
 def test_concurrent_pushes_of_one_slot_have_one_winner() -> None:
-    from nexus_pool._backends.atomic import AtomicFreeList
+    from nexus_pool._freelist_native import ffi, lib
 
-    freelist = AtomicFreeList(4)
+    freelist = ffi.gc(lib.nxp_create(4), lib.nxp_destroy)
     for _ in range(300):
-        slot = freelist.pop()
-        ticket = freelist.tickets[slot]
+        slot = lib.nxp_pop(freelist)
         start = barrier(4)
         results: list[int] = []
 
         def push() -> None:
             start.wait()
-            results.append(freelist.push(ticket))  # noqa: B023 - joined within the iteration
+            results.append(lib.nxp_push(freelist, slot))  # noqa: B023 - joined within the iteration
 
         with running(*(spawn(push) for _ in range(4))):
             pass
         assert sorted(results) == [-1, -1, -1, 0]
-        assert freelist.available() == 4
+        assert lib.nxp_available(freelist) == 4
 
 
 def test_two_acquiring_threads_cannot_corrupt_the_stack() -> None:
     """Against the design, two threads pop and push at once: the tagged head prevents ABA."""
-    from nexus_pool._backends.atomic import AtomicFreeList
+    from nexus_pool._freelist_native import ffi, lib
 
     capacity = 8
-    freelist = AtomicFreeList(capacity)
+    freelist = ffi.gc(lib.nxp_create(capacity), lib.nxp_destroy)
     leased = [0] * capacity
     overlaps: list[int] = []
     start = barrier(2)
@@ -87,20 +96,20 @@ def test_two_acquiring_threads_cannot_corrupt_the_stack() -> None:
     def churn() -> None:
         start.wait()
         for _ in range(100_000):
-            slot = freelist.pop()
+            slot = lib.nxp_pop(freelist)
             if slot < 0:
                 continue
             leased[slot] += 1
             if leased[slot] != 1:
                 overlaps.append(slot)
             leased[slot] -= 1
-            assert freelist.push(freelist.tickets[slot]) in (0, 1)
+            assert lib.nxp_push(freelist, slot) == 0
 
     with switching_often(), running(spawn(churn), spawn(churn)):
         pass
     assert not overlaps
-    assert freelist.available() == capacity
-    assert sorted(freelist.pop() for _ in range(capacity)) == list(range(capacity))
+    assert lib.nxp_available(freelist) == capacity
+    assert sorted(lib.nxp_pop(freelist) for _ in range(capacity)) == list(range(capacity))
 
 
 def test_capacity_beyond_the_native_limit_is_refused_before_any_value_is_made() -> None:

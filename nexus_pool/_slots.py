@@ -1,0 +1,421 @@
+"""How a pool's slots are owned, given back, and brought back when their owner vanishes.
+
+The pure-Python facade (``_pool.py``) is built on this module. The rules:
+
+**One owner per slot, always held.** Each slot is owned by one :class:`Lease` object,
+and that object is always held by something: the backend's free list while the slot is
+free, one guard while it is lent, or a local variable for the few bytecodes in between.
+Ownership moves in single C-level steps (a deque ``pop``, a dict store; see the backend
+contract), so no bytecode ever runs while a slot is owned by nothing.
+
+**A lease that dies brings its slot back.** A lease object dies without being given back
+when its guard is dropped or collected unreleased, or when an exception cut an acquire
+or a release short (a ``KeyboardInterrupt`` raised by a signal handler, say, which lands
+between bytecodes and drops whatever a local variable held). Then, in this order:
+
+1. ``Lease.__del__`` hands its value to the lease's :class:`Record` (Python code, so it
+   can itself be interrupted: the slot then gets a fresh ``factory()`` value instead);
+2. the record, a weak reference to the lease, is queued on ``Home.dead`` by its
+   callback, ``deque.append``: C code, which no signal can interrupt, so the slot is
+   never lost;
+3. a second weak reference (the record's ``trigger``) revives the queued slots on the
+   thread where the lease died: ``reset`` the value (or make a fresh one), give a new
+   lease to the free list, wake a waiting acquirer. Reset errors go to
+   ``sys.unraisablehook``, as for any finalizer. If this step is interrupted or cannot
+   run, the records stay queued, and the next release, acquisition from an empty pool,
+   wait or ``available()`` revives them.
+
+Reviving a record claims its successor's place with ``dict.setdefault``, so a record is
+revived exactly once, whichever threads try at once.
+
+**Exactly once, even in cycles.** A guard collected by the cyclic GC (in a cycle, or
+with a value that refers back to it) loses its lease in the same collection. The
+collector runs the weak reference callbacks first (the record is queued; reviving waits
+for the end of the collection, see ``_note_collection``), then the finalisers:
+``Lease.__del__`` takes the value out of the lease, so a guard that the value (or some
+finaliser) brings back to life can no longer reach it, and its ``release()`` raises
+``ReleasedError`` instead of giving a dead lease back. While a collection runs,
+``release()`` also checks that its lease is alive (``record() is lease``), because
+another finaliser of the same collection may release it before ``Lease.__del__`` ran.
+
+**No cycles.** Nothing here refers back to a guard, and a lease refers only to its record,
+which refers to the home only weakly. A dropped pool frees its values by reference
+counting alone.
+
+Remaining windows, all reachable only by a tracer that raises between *any* two
+bytecodes, never by a signal (CPython runs signal handlers only at function entry, at
+backward jumps and after calls): ``AtomicFreeList.give`` between parking a lease and
+pushing its slot; ``Pooled.release`` between entering its ``except`` block and marking
+the value as half-reset. A signal storm while the cyclic GC runs finalisers can, in a
+finaliser that both resurrects a guard and is interrupted, leave that guard able to give
+a dead lease back.
+"""
+
+from __future__ import annotations
+
+import gc
+import sysconfig
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from functools import partial
+from time import monotonic
+from typing import Any, Final, Generic, TypeVar, final
+
+from ._backends._contract import FreeList, LeaseWatcher
+
+__all__ = ["STALE", "WAIT_SLICE", "Home", "Lease", "Record", "add_note", "collecting"]
+
+T = TypeVar("T")
+
+STALE: Final[Any] = object()
+"""The value of a slot that has none: its ``factory()`` failed, or its lease died before
+handing the value over. The slot is free; its next acquisition calls ``factory()``."""
+
+WAIT_SLICE: Final = 0.005 if sysconfig.get_config_var("Py_GIL_DISABLED") else 0.05
+"""How long a blocked acquirer sleeps at most before it looks again, in seconds.
+
+A release that an exception interrupted between giving its slot back and waking the
+acquirer loses that wake-up; the slice bounds the delay. On free-threaded builds it is
+short for another reason: a guard dropped by a worker is often finalized by the thread
+that made it, the acquirer (biased reference counting), and only when that thread runs
+bytecode, so a sleeping acquirer must run now and then for such slots to come home."""
+
+collecting: list[bool] = [False]
+"""``collecting[0]`` is true while the cyclic garbage collector runs (see the module doc)."""
+
+_revive_after_collection: list[weakref.ref[Home[Any]]] = []
+"""Homes whose leases died during the running collection; revived when it ends."""
+
+
+def _note_collection(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        collecting[0] = True
+        return
+    collecting[0] = False
+    while _revive_after_collection:
+        home = _revive_after_collection.pop()()
+        if home is not None:
+            home.revive_dead()
+
+
+gc.callbacks.append(_note_collection)
+
+
+@final
+class Lease(Generic[T]):
+    """Owns one slot and, while alive, its value (see the module docstring)."""
+
+    __slots__ = ("__weakref__", "record", "slot", "value")
+
+    slot: int
+    value: T
+    record: Record[T]
+
+    def __del__(self) -> None:
+        # Refcount death runs this before the weak references act: the revived slot
+        # keeps its value (and resets it). In a collected cycle it runs after them, and
+        # only makes the value unreachable through this lease.
+        try:
+            self.record.value = self.value
+            del self.value
+        except AttributeError:
+            pass  # given no value (reviving found none), or revived already
+
+
+@final
+class Record(weakref.ref, Generic[T]):  # type: ignore[type-arg]  # weakref.ref[Lease] is not subclassable on 3.10
+    """What it takes to bring a slot back if its lease dies: a weak reference to the lease.
+
+    ``home.records[slot]`` keeps each slot's current record reachable (possibly through
+    ``succession``), so that its callbacks run even when the lease dies in a collected
+    cycle. ``value`` exists only once the lease has handed it over (``Lease.__del__``).
+    """
+
+    __slots__ = ("fresh_value_needed", "slot", "succession", "trigger", "value")
+
+    slot: int
+    value: T
+    fresh_value_needed: bool  # True while a reset is under way: if it is cut short, replace the value
+    trigger: weakref.ref[Lease[T]]
+    succession: dict[str, Record[T]]
+    """Empty, or ``{"next": the record that replaced this one}``: reviving claims it with
+    ``setdefault``, which exactly one thread wins."""
+
+    def latest(self) -> Record[T]:
+        """The end of this record's succession: the slot's current record."""
+        record = self
+        while (successor := record.succession.get("next")) is not None:
+            record = successor
+        return record
+
+
+def _revive_soon(home_ref: weakref.ref[Home[Any]], _dead_lease: object) -> None:
+    """The trigger's callback: revive the dead leases' slots now, on this thread.
+
+    Inside a collection, the collector runs these callbacks before the finalizers, so
+    ``Lease.__del__`` has not handed the value over yet: revive once the collection is
+    done, to reset the lease's own value rather than replace it.
+    """
+    home = home_ref()
+    if home is None:
+        return
+    if collecting[0]:
+        _revive_after_collection.append(home_ref)
+    else:
+        home.revive_dead()
+
+
+def add_note(error: BaseException, note: str) -> None:
+    if hasattr(error, "add_note"):  # Python 3.11+
+        error.add_note(note)
+
+
+@final
+class _Unraisable:
+    """An exception to hand to ``sys.unraisablehook``, as CPython does for finalizers.
+
+    The hook's default implementation accepts only arguments CPython made itself, so the
+    exception is raised from a weak reference callback, which CPython then reports
+    ("Exception ignored in: <description>").
+    """
+
+    __slots__ = ("description", "error")
+
+    def __init__(self, error: BaseException, description: str) -> None:
+        self.error = error
+        self.description = description
+
+    def __call__(self, _ref: object) -> None:
+        raise self.error
+
+    def __repr__(self) -> str:
+        return self.description
+
+    def report(self) -> None:
+        carrier = _Carrier()
+        ref = weakref.ref(carrier, self)
+        del carrier  # the callback runs, and is reported, here
+        del ref
+
+
+@final
+class _Carrier:
+    __slots__ = ("__weakref__",)
+
+
+@final
+class Home(Generic[T]):
+    """A pool's slots, values and waiting room, shared by the pool and its guards.
+
+    Guards keep it (and so every value) alive after their pool is gone.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "capacity",
+        "dead",
+        "factory",
+        "freelist",
+        "give",
+        "ready",
+        "records",
+        "reset",
+        "revive_soon",
+        "take",
+        "waiting",
+        "wakeup",
+        "watcher",
+    )
+
+    def __init__(
+        self,
+        capacity: int,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None,
+        freelist_class: type[FreeList[Lease[T]]],
+    ) -> None:
+        values = [factory() for _ in range(capacity)]
+        self.ready = False  # leases dropped while this constructor fails need no revival
+        self.capacity = capacity
+        self.factory = factory
+        self.reset = reset
+        self.dead: deque[Record[T]] = deque()
+        # Blocked acquirers add a token to `waiting`, then look once more before they
+        # sleep on `wakeup`; a release gives its lease back, then wakes them if
+        # `waiting` is not empty. One of the two sees the other. `wakeup` is a lock
+        # used as a binary semaphore: released means "a wake-up is pending". Unlike a
+        # queue's get, Lock.acquire keeps its deadline when signals interrupt it.
+        self.waiting: set[object] = set()
+        self.wakeup = threading.Lock()
+        self.wakeup.acquire()
+        self.revive_soon = partial(_revive_soon, weakref.ref(self))
+        leases = [self._new_lease(slot, value) for slot, value in enumerate(values)]
+        # records[slot] leads to the slot's current record (Record.latest); reviving a
+        # slot moves it on, but the succession, not this list, is what counts.
+        self.records = [lease.record for lease in leases]
+        self.freelist = freelist_class(leases)
+        self.take = self.freelist.take
+        self.give = self.freelist.give
+        self.watcher: LeaseWatcher | None = self.freelist.watcher
+        self.ready = True
+
+    def _new_lease(self, slot: int, value: T) -> Lease[T]:
+        lease: Lease[T] = Lease()
+        lease.slot = slot
+        lease.value = value
+        # Callbacks of weak references run newest first: the record (queue the slot,
+        # in C) must run before the trigger (revive the queued slots).
+        trigger = weakref.ref(lease, self.revive_soon)
+        record: Record[T] = Record(lease, self.dead.append)
+        record.slot = slot
+        record.fresh_value_needed = False
+        record.trigger = trigger
+        record.succession = {}
+        lease.record = record
+        return lease
+
+    # Giving slots back
+
+    def give_back(self, lease: Lease[T]) -> None:
+        """Store ``lease`` in the free list and wake a waiting acquirer."""
+        status = self.give(lease)
+        if status:
+            self.freelist.settle(lease, status)
+        if self.waiting:
+            self.wake()
+
+    def wake(self) -> None:
+        """Let a blocked acquirer look again; safe anywhere, finalizers included."""
+        with suppress(RuntimeError):  # already released: a wake-up is pending anyway
+            self.wakeup.release()
+
+    def recover(self, lease: Lease[T], reset_error: BaseException) -> None:
+        """``reset`` raised during a release: give the slot back with a fresh value."""
+        try:
+            lease.value = self.factory()
+        except BaseException as factory_error:
+            lease.value = STALE
+            add_note(
+                reset_error,
+                f"factory() also raised {factory_error!r} while replacing the value; "
+                "it will be called again when this slot is next acquired",
+            )
+        lease.record.fresh_value_needed = False
+        self.give_back(lease)
+
+    def remake(self, lease: Lease[T]) -> None:
+        """Acquiring a slot that has no value (``STALE``): make one on this thread."""
+        try:
+            lease.value = self.factory()
+        except BaseException:
+            self.give_back(lease)  # still stale: the next acquisition tries again
+            raise
+        lease.record.fresh_value_needed = False
+
+    # Reviving the slots of dead leases
+
+    def revive_dead(self) -> None:
+        """Bring back the slots of the dead leases queued on ``dead``.
+
+        Any thread may call this, at any time, concurrently or reentrantly (a reset that
+        drops another guard): each record is revived at most once. Interrupted, it
+        leaves the rest queued for the next call.
+        """
+        if not self.ready:
+            return
+        dead = self.dead
+        while dead:
+            try:
+                record = dead[0]
+            except IndexError:  # another thread emptied it meanwhile
+                return
+            if self.records[record.slot].latest() is record:
+                self._revive(record)
+            with suppress(ValueError):  # removed by another thread that revived it too
+                dead.remove(record)
+
+    def _revive(self, record: Record[T]) -> None:
+        slot = record.slot
+        value = STALE if record.fresh_value_needed else getattr(record, "value", STALE)
+        lease = self._new_lease(slot, value)
+        successor = lease.record
+        if record.succession.setdefault("next", successor) is not successor:
+            return  # another thread revived this slot first; this lease dies unregistered
+        # From here an interruption only drops `lease`, whose record is now current.
+        self.records[slot] = successor  # a shortcut; the succession already says so
+        with suppress(AttributeError):
+            del record.value  # the old record must not keep the value reachable
+        failure = self._renew(lease)
+        self.give_back(lease)
+        if self.watcher is not None:
+            try:
+                self.watcher.collected(slot)
+            except Exception as error:  # e.g. warnings turned into errors
+                _Unraisable(error, f"the debug check of slot {slot}, returned by garbage collection").report()
+        if failure is not None:
+            failure.report()
+
+    def _renew(self, lease: Lease[T]) -> _Unraisable | None:
+        """Reset the revived value, or replace it; what failed, to report once the slot is back."""
+        record = lease.record
+        reset = self.reset
+        if lease.value is not STALE:
+            if reset is None:
+                return None
+            record.fresh_value_needed = True  # a reset cut short is never run again
+            try:
+                reset(lease.value)
+            except Exception as error:
+                failure = _Unraisable(error, f"reset() of the value of slot {lease.slot}, returned by garbage collection")
+            else:
+                record.fresh_value_needed = False
+                return None
+        else:
+            failure = None
+        try:
+            lease.value = self.factory()
+        except Exception as error:
+            lease.value = STALE
+            return failure or _Unraisable(error, f"factory() making a new value for slot {lease.slot}")
+        record.fresh_value_needed = False
+        return failure
+
+    # Waiting for a free slot
+
+    def take_revived(self) -> Lease[T] | None:
+        """After ``take`` found the free list empty: revive dead slots and take again."""
+        if self.dead:
+            self.revive_dead()
+            try:
+                return self.take()
+            except LookupError:
+                pass
+        return None
+
+    def wait_for_lease(self, timeout: float | None) -> Lease[T] | None:
+        """Take a lease, sleeping until one is free, at most ``timeout`` seconds (``None``: no limit)."""
+        deadline = None if timeout is None else monotonic() + timeout
+        token = object()
+        waiting = self.waiting
+        try:
+            waiting.add(token)  # before looking: a release after this look wakes us
+            while True:
+                try:
+                    return self.take()
+                except LookupError:
+                    pass
+                lease = self.take_revived()
+                if lease is not None:
+                    return lease
+                if deadline is None:
+                    self.wakeup.acquire(timeout=WAIT_SLICE)
+                else:
+                    remaining = deadline - monotonic()
+                    if remaining <= 0:
+                        return None
+                    self.wakeup.acquire(timeout=min(remaining, WAIT_SLICE))
+        finally:
+            waiting.discard(token)
