@@ -332,7 +332,9 @@ class Home(Generic[T]):
                 record = dead[0]
             except IndexError:  # another thread emptied it meanwhile
                 return
-            if self.records[record.slot].latest() is record:
+            # A record cut short while being made was never anybody's successor.
+            slot = getattr(record, "slot", None)
+            if slot is not None and self.records[slot].latest() is record:
                 self._revive(record)
             with suppress(ValueError):  # removed by another thread that revived it too
                 dead.remove(record)

@@ -27,15 +27,20 @@ def _no_backend_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEXUS_POOL_BACKEND", raising=False)
 
 
+FIGURES = {"stress": "stress figures", "interrupts": "interrupt figures"}
+"""``record_property`` names whose values the terminal summary prints, by section."""
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the figures stress tests recorded (``record_property("stress", ...)``)."""
-    lines = [
-        value
-        for report in terminalreporter.getreports("passed")
-        for name, value in report.user_properties
-        if name == "stress"
-    ]
-    if lines:
-        terminalreporter.section("stress figures")
-        for line in lines:
-            terminalreporter.write_line(str(line))
+    """Print the figures tests recorded (``record_property("stress", ...)`` and alike)."""
+    for name, title in FIGURES.items():
+        lines = [
+            value
+            for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
+            for key, value in report.user_properties
+            if key == name
+        ]
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(str(line))

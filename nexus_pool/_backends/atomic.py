@@ -49,9 +49,10 @@ class AtomicFreeList(FreeList[LeaseT]):
         self.take = map(self._parked.pop, map(lib.nxp_pop, repeat(self._list))).__next__
 
     def give(self, lease: LeaseT) -> int:
-        # Park first: once pushed, the slot can be taken at once, and take pops the dict.
-        self._parked[lease.slot] = lease
-        return int(lib.nxp_push(self._list, lease.slot))
+        # Park, then push: once pushed, the slot can be taken at once, and take pops the
+        # dict. Nothing may separate the two: no call (a signal handler can run right
+        # after one), and no line (a tracer can raise at every line), hence one line.
+        self._parked[lease.slot] = lease; return int(lib.nxp_push(self._list, lease.slot))  # noqa: E702
 
     def settle(self, lease: LeaseT, status: object) -> None:
         if status == _NOT_LEASED:

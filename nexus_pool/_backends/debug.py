@@ -104,6 +104,31 @@ _PRUNED: Final = object()
 
 
 @final
+class _Watcher:
+    """The LeaseWatcher of one debug pool: where guards were released, and leaks."""
+
+    __slots__ = ("_acquired_at",)
+
+    def __init__(self, acquired_at: list[_Site]) -> None:
+        self._acquired_at = acquired_at  # filled in by DebugFreeList.take
+
+    def released(self, slot: int) -> str:
+        return str(_caller_site())
+
+    def collected(self, slot: int) -> None:
+        site = self._acquired_at[slot]
+        # Called wherever the lease died (often inside the garbage collector): the
+        # warning is located at the acquisition, not here.
+        warnings.warn_explicit(
+            f"a Pooled guard (slot {slot}) was returned to its pool by garbage collection, "
+            f"not by release() or a with block; it was acquired at {site}",
+            ResourceWarning,
+            filename=site.filename,
+            lineno=site.lineno,
+        )
+
+
+@final
 class DebugFreeList(FreeList[LeaseT]):
     """``locked`` with ownership, release-site and leak checks."""
 
@@ -118,7 +143,7 @@ class DebugFreeList(FreeList[LeaseT]):
         self._owners: dict[int, _Owner | None] = {0: None}
         self._epoch = 0  # the latest epoch; may lag behind _owners for an instant
         self._acquired_at = [_UNKNOWN_SITE] * len(leases)
-        self.watcher = self
+        self.watcher = _Watcher(self._acquired_at)  # not self: no reference cycle
 
     def available(self) -> int:
         return self._inner.available()
@@ -180,23 +205,6 @@ class DebugFreeList(FreeList[LeaseT]):
                 "only the owner can hand the pool over"
             )
         self._move_ownership(epoch, None)
-
-    # LeaseWatcher
-
-    def released(self, slot: int) -> str:
-        return str(_caller_site())
-
-    def collected(self, slot: int) -> None:
-        site = self._acquired_at[slot]
-        # Called wherever the lease died (often inside the garbage collector): the
-        # warning is located at the acquisition, not here.
-        warnings.warn_explicit(
-            f"a Pooled guard (slot {slot}) was returned to its pool by garbage collection, "
-            f"not by release() or a with block; it was acquired at {site}",
-            ResourceWarning,
-            filename=site.filename,
-            lineno=site.lineno,
-        )
 
 
 backend_class = DebugFreeList
