@@ -27,6 +27,7 @@ enum { NXP_FREE = 0, NXP_LEASED = 1 };
 typedef struct nxp_slot {
     _Atomic uint32_t next;  /* the slot below this one on the stack, or NXP_NIL */
     _Atomic uint32_t state; /* NXP_FREE or NXP_LEASED */
+    nxp_freelist *owner;    /* so that a ticket (this record's address) finds its list */
 } nxp_slot;
 
 struct nxp_freelist {
@@ -62,6 +63,7 @@ nxp_freelist *nxp_create(int64_t capacity)
         uint32_t next = (i + 1 < capacity) ? (uint32_t)(i + 1) : NXP_NIL;
         atomic_init(&list->slots[i].next, next);
         atomic_init(&list->slots[i].state, NXP_FREE);
+        list->slots[i].owner = list;
     }
     atomic_init(&list->free_count, capacity);
     atomic_init(&list->head, 0); /* tag 0, top slot 0 */
@@ -93,12 +95,20 @@ int64_t nxp_pop(nxp_freelist *list)
     }
 }
 
-int nxp_push(nxp_freelist *list, int64_t index64)
+intptr_t nxp_ticket(nxp_freelist *list, int64_t slot)
 {
-    if (index64 < 0 || index64 >= list->capacity)
-        return -2;
-    uint32_t index = (uint32_t)index64;
-    nxp_slot *slot = &list->slots[index];
+    if (slot < 0 || slot >= list->capacity)
+        return 0;
+    return (intptr_t)&list->slots[slot];
+}
+
+/* One argument, not (list, slot): cffi passes a single argument without building a
+ * tuple, which is a third of the cost of a push. */
+int nxp_push(intptr_t ticket)
+{
+    nxp_slot *slot = (nxp_slot *)ticket;
+    nxp_freelist *list = slot->owner;
+    uint32_t index = (uint32_t)(slot - list->slots);
 
     uint32_t leased = NXP_LEASED;
     if (!atomic_compare_exchange_strong_explicit(&slot->state, &leased, NXP_FREE,

@@ -19,11 +19,14 @@ int64_t nxp_max_capacity(void);
 /* Take the top slot: its index, or -1 when the list is empty. Never blocks. */
 int64_t nxp_pop(nxp_freelist *list);
 
-/* Give back `slot`, from any thread. Returns
+/* The ticket of `slot`: the one argument nxp_push needs (it locates list and slot).
+ * 0 if there is no such slot. Valid as long as the list is. */
+intptr_t nxp_ticket(nxp_freelist *list, int64_t slot);
+
+/* Give back the slot named by `ticket`, from any thread. Returns
  *    0  done;
- *   -1  refused: that slot is not leased (a double push), the list is unchanged;
- *   -2  refused: no such slot. */
-int nxp_push(nxp_freelist *list, int64_t slot);
+ *   -1  refused: that slot is not leased (a double push), the list is unchanged. */
+int nxp_push(intptr_t ticket);
 
 /* Free slots now; a snapshot while other threads push. */
 int64_t nxp_available(nxp_freelist *list);

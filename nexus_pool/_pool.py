@@ -211,7 +211,7 @@ class Pool(Generic[T]):
 
     def __init__(
         self,
-        capacity: int,
+        capacity: SupportsIndex,
         factory: Callable[[], T],
         reset: Callable[[T], object] | None = None,
         *,

@@ -42,18 +42,22 @@ another finaliser of the same collection may release it before ``Lease.__del__``
 which refers to the home only weakly. A dropped pool frees its values by reference
 counting alone.
 
-Remaining windows, all reachable only by a tracer that raises between *any* two
-bytecodes, never by a signal (CPython runs signal handlers only at function entry, at
-backward jumps and after calls): ``AtomicFreeList.give`` between parking a lease and
-pushing its slot; ``Pooled.release`` between entering its ``except`` block and marking
-the value as half-reset. A signal storm while the cyclic GC runs finalisers can, in a
-finaliser that both resurrects a guard and is interrupted, leave that guard able to give
-a dead lease back.
+**Remaining windows**, all reachable only by a tracer that raises before *any* bytecode,
+never by a signal (CPython runs signal handlers only at function entry, after a call
+returns and at backward jumps); ``tests/interrupts/test_injection.py`` finds and lists
+them: ``AtomicFreeList.give`` between parking a lease and pushing its slot; the first and
+the last instruction of an ``except`` block (an exception raised there escapes CPython's
+exception table, and the frame and its leases stay referenced as the thread's handled
+exception); ``Pooled.release`` between entering its ``except`` block and marking the
+value as half-reset. And one that needs two coincidences: a finaliser that brings a
+collected guard back to life while a signal interrupts its ``Lease.__del__`` leaves that
+guard able to give a dead lease back.
 """
 
 from __future__ import annotations
 
 import gc
+import operator
 import sysconfig
 import threading
 import weakref
@@ -66,7 +70,7 @@ from typing import Any, Final, Generic, TypeVar, final
 
 from ._backends._contract import FreeList, LeaseWatcher
 
-__all__ = ["STALE", "WAIT_SLICE", "Home", "Lease", "Record", "add_note", "collecting"]
+__all__ = ["STALE", "WAIT_SLICE", "Home", "Lease", "Record", "add_note", "collecting", "collection_running"]
 
 T = TypeVar("T")
 
@@ -84,23 +88,54 @@ that made it, the acquirer (biased reference counting), and only when that threa
 bytecode, so a sleeping acquirer must run now and then for such slots to come home."""
 
 collecting: list[bool] = [False]
-"""``collecting[0]`` is true while the cyclic garbage collector runs (see the module doc)."""
+"""``collecting[0]`` is true while the cyclic garbage collector runs (see the module doc).
+
+Set by ``_note_collection``, a Python gc callback, which a signal can cut short; so it is
+only ever trusted through :func:`collection_running`, which notices a collection that
+ended without clearing it."""
 
 _revive_after_collection: list[weakref.ref[Home[Any]]] = []
 """Homes whose leases died during the running collection; revived when it ends."""
 
+_phase_info: dict[str, dict[str, int]] = {}
+"""The info the collector passed with its latest "start" and "stop": recorded by a C
+callable (``operator.setitem``), which no signal can cut short."""
+
+_stop_before_start: list[object] = [None]
+"""The "stop" info that preceded the running collection's "start"."""
+
 
 def _note_collection(phase: str, info: dict[str, int]) -> None:
     if phase == "start":
+        _stop_before_start[0] = _phase_info.get("stop")  # before the flag: see collection_running
         collecting[0] = True
         return
+    _collection_ended()
+
+
+def _collection_ended() -> None:
     collecting[0] = False
-    while _revive_after_collection:
-        home = _revive_after_collection.pop()()
+    while True:
+        try:
+            home_ref = _revive_after_collection.pop()
+        except IndexError:  # empty, or emptied by another thread meanwhile
+            return
+        home = home_ref()
         if home is not None:
             home.revive_dead()
 
 
+def collection_running() -> bool:
+    """Whether the cyclic garbage collector is running (on any thread)."""
+    if not collecting[0]:
+        return False
+    if _phase_info.get("stop") is not _stop_before_start[0]:
+        _collection_ended()  # it ended, but a signal cut our "stop" callback short
+        return False
+    return True
+
+
+gc.callbacks.append(partial(operator.setitem, _phase_info))  # first: runs before _note_collection
 gc.callbacks.append(_note_collection)
 
 
@@ -153,18 +188,9 @@ class Record(weakref.ref, Generic[T]):  # type: ignore[type-arg]  # weakref.ref[
 
 
 def _revive_soon(home_ref: weakref.ref[Home[Any]], _dead_lease: object) -> None:
-    """The trigger's callback: revive the dead leases' slots now, on this thread.
-
-    Inside a collection, the collector runs these callbacks before the finalizers, so
-    ``Lease.__del__`` has not handed the value over yet: revive once the collection is
-    done, to reset the lease's own value rather than replace it.
-    """
+    """The trigger's callback: revive the dead leases' slots now, on this thread."""
     home = home_ref()
-    if home is None:
-        return
-    if collecting[0]:
-        _revive_after_collection.append(home_ref)
-    else:
+    if home is not None:
         home.revive_dead()
 
 
@@ -222,6 +248,7 @@ class Home(Generic[T]):
         "give",
         "ready",
         "records",
+        "ref",
         "reset",
         "revive_soon",
         "take",
@@ -243,15 +270,18 @@ class Home(Generic[T]):
         self.factory = factory
         self.reset = reset
         self.dead: deque[Record[T]] = deque()
-        # Blocked acquirers add a token to `waiting`, then look once more before they
-        # sleep on `wakeup`; a release gives its lease back, then wakes them if
-        # `waiting` is not empty. One of the two sees the other. `wakeup` is a lock
-        # used as a binary semaphore: released means "a wake-up is pending". Unlike a
-        # queue's get, Lock.acquire keeps its deadline when signals interrupt it.
+        # A blocked acquirer adds its token to `waiting`, then looks once more before
+        # it sleeps on `wakeup`; a release gives its lease back, then takes a token out
+        # of `waiting` (set.pop: one release per token) and wakes the sleeper. One of
+        # the two sees the other, and a burst of releases wakes the sleeper once.
+        # `wakeup` is a lock used as a binary semaphore: released means "a wake-up is
+        # pending". Unlike a queue's get, Lock.acquire keeps its deadline when signals
+        # interrupt it.
         self.waiting: set[object] = set()
         self.wakeup = threading.Lock()
         self.wakeup.acquire()
-        self.revive_soon = partial(_revive_soon, weakref.ref(self))
+        self.ref = weakref.ref(self)
+        self.revive_soon = partial(_revive_soon, self.ref)
         leases = [self._new_lease(slot, value) for slot, value in enumerate(values)]
         # records[slot] leads to the slot's current record (Record.latest); reviving a
         # slot moves it on, but the succession, not this list, is what counts.
@@ -288,9 +318,15 @@ class Home(Generic[T]):
             self.wake()
 
     def wake(self) -> None:
-        """Let a blocked acquirer look again; safe anywhere, finalizers included."""
-        with suppress(RuntimeError):  # already released: a wake-up is pending anyway
+        """Wake the acquirer whose token this takes; safe anywhere, finalizers included."""
+        try:
+            self.waiting.pop()
+        except KeyError:
+            return  # another release took it: that one wakes the sleeper
+        try:
             self.wakeup.release()
+        except RuntimeError:
+            pass  # released already: a wake-up is pending anyway
 
     def recover(self, lease: Lease[T], reset_error: BaseException) -> None:
         """``reset`` raised during a release: give the slot back with a fresh value."""
@@ -325,6 +361,13 @@ class Home(Generic[T]):
         leaves the rest queued for the next call.
         """
         if not self.ready:
+            return
+        if collection_running():
+            # The collector runs weak reference callbacks before finalizers, and other
+            # threads run meanwhile: a lease it found dead may not have handed its value
+            # over yet. Revive once the collection is done, to reset the lease's own
+            # value rather than replace it.
+            _revive_after_collection.append(self.ref)
             return
         dead = self.dead
         while dead:
@@ -403,8 +446,8 @@ class Home(Generic[T]):
         token = object()
         waiting = self.waiting
         try:
-            waiting.add(token)  # before looking: a release after this look wakes us
             while True:
+                waiting.add(token)  # before looking: a release after this look wakes us
                 try:
                     return self.take()
                 except LookupError:

@@ -6,13 +6,14 @@ compare-and-swap each, take no Python lock, and on free-threaded builds run in p
 on every returner thread. The leases of free slots wait in a dict keyed by slot.
 
 ``take`` chains the C pop and the dict pop with ``map``, so that the popped index never
-sits in a Python variable: both run inside one call of the ``map``'s ``__next__``, with
-no bytecode in between (see the contract: ownership moves in one step).
+sits in a Python variable: both run inside one ``next()`` of the ``map``, with no
+bytecode in between (see the contract: ownership moves in one step).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from itertools import repeat
 from typing import Final, final
 
@@ -44,15 +45,22 @@ class AtomicFreeList(FreeList[LeaseT]):
         if raw == ffi.NULL:
             raise MemoryError(f"cannot allocate a free list of {len(leases)} slots")
         self._list = ffi.gc(raw, lib.nxp_destroy)  # freed with the last reference
-        self._parked = {lease.slot: lease for lease in leases}
+        parked = {lease.slot: lease for lease in leases}
+        # A ticket is an address inside self._list; give (a closure over this object's
+        # members, below) is the only user, and keeps the list alive with the pool.
+        tickets = [lib.nxp_ticket(self._list, lease.slot) for lease in leases]
+        push = lib.nxp_push
         # nxp_pop gives -1 when the stack is empty; the dict has no key -1: KeyError.
-        self.take = map(self._parked.pop, map(lib.nxp_pop, repeat(self._list))).__next__
+        self.take = partial(next, map(parked.pop, map(lib.nxp_pop, repeat(self._list))))
 
-    def give(self, lease: LeaseT) -> int:
-        # Park, then push: once pushed, the slot can be taken at once, and take pops the
-        # dict. Nothing may separate the two: no call (a signal handler can run right
-        # after one), and no line (a tracer can raise at every line), hence one line.
-        self._parked[lease.slot] = lease; return int(lib.nxp_push(self._list, lease.slot))  # noqa: E702
+        def give(lease: LeaseT) -> int:
+            # Park, then push: once pushed, the slot can be taken at once, and take pops
+            # the dict. Nothing may separate the two: no call (a signal handler can run
+            # right after one), and no line (a tracer can raise at every line).
+            parked[lease.slot] = lease; return push(tickets[lease.slot])  # noqa: E702
+
+        self.give = give
+        self._parked = parked
 
     def settle(self, lease: LeaseT, status: object) -> None:
         if status == _NOT_LEASED:

@@ -13,7 +13,8 @@ The ownership check takes no lock: a lock held by a thread that a ``KeyboardInte
 cut short, or by a thread that vanished in ``os.fork()``, would hang every later
 acquisition. Instead each change of owner claims the next entry of a dict with
 ``setdefault``, which one thread wins (trio's ``ConflictDetector``, made atomic for
-threads without a lock).
+threads without a lock). In the child of a fork, pools owned by threads that did not
+survive the fork are handed to nobody (``os.register_at_fork``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import warnings
 import weakref
 from collections.abc import Sequence
 from types import FrameType
-from typing import Final, NamedTuple, final
+from typing import Any, Final, NamedTuple, final
 
 from .._errors import OwnershipError
 from ._contract import FreeList, LeaseT
@@ -144,6 +145,7 @@ class DebugFreeList(FreeList[LeaseT]):
         self._epoch = 0  # the latest epoch; may lag behind _owners for an instant
         self._acquired_at = [_UNKNOWN_SITE] * len(leases)
         self.watcher = _Watcher(self._acquired_at)  # not self: no reference cycle
+        _live_lists.add(self)
 
     def available(self) -> int:
         return self._inner.available()
@@ -206,5 +208,25 @@ class DebugFreeList(FreeList[LeaseT]):
             )
         self._move_ownership(epoch, None)
 
+
+_live_lists: weakref.WeakSet[DebugFreeList[Any]] = weakref.WeakSet()
+
+
+def _forget_vanished_owners() -> None:
+    """In the child of ``os.fork()`` only the forking thread exists.
+
+    The other threads' frames are copied but never run or freed there, so a thread that
+    owned a pool while inside an acquisition would keep its token (held by a frame)
+    alive for ever: hand every pool the forking thread does not own to nobody.
+    """
+    me = _current_token()
+    for freelist in list(_live_lists):
+        epoch, owner = freelist._current_owner()
+        if owner is not None and owner() is not me:
+            freelist._move_ownership(epoch, None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_vanished_owners)
 
 backend_class = DebugFreeList

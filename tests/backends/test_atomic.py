@@ -47,10 +47,11 @@ def test_pushing_a_free_slot_is_refused_in_c() -> None:
     freelist = ffi.gc(lib.nxp_create(2), lib.nxp_destroy)
     slot = lib.nxp_pop(freelist)
     assert slot == 0
-    assert lib.nxp_push(freelist, slot) == 0
-    assert lib.nxp_push(freelist, slot) == -1, "a double push must be refused"
-    assert lib.nxp_push(freelist, 2) == -2, "no such slot"
-    assert lib.nxp_push(freelist, -1) == -2, "no such slot"
+    ticket = lib.nxp_ticket(freelist, slot)
+    assert lib.nxp_push(ticket) == 0
+    assert lib.nxp_push(ticket) == -1, "a double push must be refused"
+    assert lib.nxp_ticket(freelist, 2) == 0, "no such slot"
+    assert lib.nxp_ticket(freelist, -1) == 0, "no such slot"
     assert lib.nxp_available(freelist) == 2
     assert [lib.nxp_pop(freelist) for _ in range(3)] == [0, 1, -1]
 
@@ -69,13 +70,13 @@ def test_concurrent_pushes_of_one_slot_have_one_winner() -> None:
 
     freelist = ffi.gc(lib.nxp_create(4), lib.nxp_destroy)
     for _ in range(300):
-        slot = lib.nxp_pop(freelist)
+        ticket = lib.nxp_ticket(freelist, lib.nxp_pop(freelist))
         start = barrier(4)
         results: list[int] = []
 
         def push() -> None:
             start.wait()
-            results.append(lib.nxp_push(freelist, slot))  # noqa: B023 - joined within the iteration
+            results.append(lib.nxp_push(ticket))  # noqa: B023 - joined within the iteration
 
         with running(*(spawn(push) for _ in range(4))):
             pass
@@ -103,7 +104,7 @@ def test_two_acquiring_threads_cannot_corrupt_the_stack() -> None:
             if leased[slot] != 1:
                 overlaps.append(slot)
             leased[slot] -= 1
-            assert lib.nxp_push(freelist, slot) == 0
+            assert lib.nxp_push(lib.nxp_ticket(freelist, slot)) == 0
 
     with switching_often(), running(spawn(churn), spawn(churn)):
         pass

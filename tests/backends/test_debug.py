@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import _thread
 import gc
 import inspect
+import os
 import re
+import signal
 import threading
+import time
 import warnings
 from collections.abc import Callable
 
@@ -13,7 +17,7 @@ import pytest
 
 from nexus_pool import OwnershipError, Pool, Pooled, ReleasedError
 
-from ..conformance.support import Item, barrier, make_pool, running, spawn
+from ..conformance.support import WAIT, Item, barrier, make_pool, running, spawn
 
 
 @pytest.fixture
@@ -86,6 +90,94 @@ def test_ownership_moves_when_the_owner_has_finished(pool: Pool[Item]) -> None:
     assert on_thread(lambda: pool.acquire().release(), name="first-owner") is None
     guard = pool.acquire()  # the first owner is gone: no error
     guard.release()
+
+
+def wait_for_ownership(pool: Pool[Item]) -> None:
+    """Acquire (and release) once the previous owner's thread has really ended."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            pool.acquire(0).release()
+            return
+        except OwnershipError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def test_ownership_moves_when_a_raw_thread_finishes(pool: Pool[Item]) -> None:
+    """A thread started with _thread (or by a C extension) is never a finished threading.Thread."""
+    acquired = threading.Event()
+
+    def acquire_once() -> None:
+        pool.acquire().release()
+        acquired.set()
+
+    _thread.start_new_thread(acquire_once, ())
+    assert acquired.wait(WAIT)
+    wait_for_ownership(pool)
+
+
+def test_the_owner_is_named_even_when_it_is_a_raw_thread(pool: Pool[Item]) -> None:
+    owned = threading.Event()
+    finish = threading.Event()
+
+    def own() -> None:
+        guard = pool.acquire()
+        owned.set()
+        finish.wait(WAIT)
+        guard.release()
+
+    _thread.start_new_thread(own, ())
+    assert owned.wait(WAIT)
+    try:
+        with pytest.raises(OwnershipError, match=r"owned by thread 'Dummy-\d+' \(ident \d+\)"):
+            pool.try_acquire()
+    finally:
+        finish.set()
+    wait_for_ownership(pool)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_can_acquire_what_another_thread_owned() -> None:
+    """The owner thread does not exist in the child: the child may take the pool over.
+
+    Many forks while the owner thread is acquiring and releasing: a lock held by that
+    thread at the instant of the fork would hang the child; the child gives up after 5 s.
+    (No reset here: the suite's Reset takes a lock of its own.)
+    """
+    pool: Pool[list[int]] = Pool(4, list, backend="debug")
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            pool.acquire(timeout=WAIT).release()
+
+    owner = spawn(churn, name="owner")
+    with running(owner):
+        try:
+            for _ in range(50):
+                with warnings.catch_warnings():
+                    # 3.12+ warns that forking a multi-threaded process may deadlock: that
+                    # is exactly what is tested here.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
+                if pid == 0:  # the child: only this thread exists here
+                    code = 1
+                    try:
+                        signal.alarm(5)
+                        # A guard the owner held at the fork stays out in the child.
+                        guard = pool.acquire(timeout=2)
+                        guard.release()
+                        code = 0
+                    except BaseException as exc:
+                        os.write(2, f"child: {exc!r}\n".encode())
+                    finally:
+                        os._exit(code)
+                _, status = os.waitpid(pid, 0)
+                assert os.waitstatus_to_exitcode(status) == 0
+        finally:
+            stop.set()
 
 
 def test_only_the_owner_can_hand_off(pool: Pool[Item]) -> None:

@@ -35,6 +35,24 @@ def test_bad_capacity_is_rejected_by_name(backend: str, capacity: Any, error: ty
     assert calls == [], "factory ran although the arguments were bad"
 
 
+class Index:
+    """An integer that is not an int, as numpy's are: it has ``__index__``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+def test_capacity_takes_any_index_integer_as_range_does(backend: str) -> None:
+    pool: Pool[list[int]] = Pool(Index(3), list, backend=backend)
+    assert pool.capacity == 3
+    assert type(pool.capacity) is int
+    with pytest.raises(ValueError, match="capacity must be >= 1, got 0"):
+        Pool(Index(0), list, backend=backend)
+
+
 def test_uncallable_factory_and_reset_are_rejected_by_name(backend: str) -> None:
     bad: Any = 42
     with pytest.raises(TypeError, match="factory must be callable, not int"):
@@ -75,8 +93,21 @@ def test_unusual_but_valid_timeouts_are_accepted(backend: str) -> None:
         pass
 
     pool, _, _ = make_pool(backend, capacity=1)
-    for timeout in (Seconds(0.5), math.inf, 10**30, 0.0):
-        pool.acquire(timeout).release()
+    for timeout in (Seconds(0.5), math.inf, 10**30, 10**400, 1e300, Index(2), 0.0):
+        pool.acquire(timeout).release()  # type: ignore[arg-type]
+    assert_all_free(pool)
+
+
+@pytest.mark.parametrize("timeout", [10**400, 1e300, math.inf, 366 * 24 * 3600])
+def test_a_huge_timeout_means_no_limit(backend: str, timeout: Any) -> None:
+    """Longer than a year (or than a float can hold) waits like None, without overflowing."""
+    pool, _, _ = make_pool(backend, capacity=1)
+    held = pool.acquire()
+    timer = threading.Timer(0.05, held.release)
+    timer.daemon = True
+    with running(timer):
+        guard = pool.acquire(timeout=timeout)
+    guard.release()
     assert_all_free(pool)
 
 

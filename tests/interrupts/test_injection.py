@@ -18,7 +18,7 @@ import pytest
 from nexus_pool import _slots
 
 from ..conformance.support import Item
-from .injection import Level, Scenario, Stage, sweep
+from .injection import EXACT_OPCODE_EVENTS, Level, Scenario, Stage, sweep
 
 
 def nothing(stage: Stage) -> None:
@@ -82,7 +82,9 @@ def dead_but_not_revived(hold: Callable[[Stage], None]) -> Callable[[Stage], Non
 
     def prepare(stage: Stage) -> None:
         hold(stage)
-        _slots.collecting[0] = True  # the trigger then only notes the home for later
+        # As if a collection were running: the trigger then only notes the home for later
+        _slots._stop_before_start[0] = _slots._phase_info.get("stop")
+        _slots.collecting[0] = True
         try:
             stage.guards.pop()
         finally:
@@ -149,11 +151,14 @@ SCENARIOS: dict[str, Scenario] = {
 def test_an_exception_anywhere_loses_nothing(
     backend: str, name: str, level: Level, record_property: Callable[[str, object], None]
 ) -> None:
+    if level == "opcode" and not EXACT_OPCODE_EVENTS:
+        pytest.skip("settrace misses opcode events on 3.12+ (see injection.EXACT_OPCODE_EVENTS)")
     outcome = sweep(backend, level, SCENARIOS[name])
     reachable = outcome.lossy_reachable()
     record_property(
         "interrupts",
-        f"{backend:6} {level:6} {name}: {outcome.points} points, {len(outcome.lossy)} lossy"
+        f"{backend:6} {level:6} {name}: {outcome.points} points ({outcome.dry_run_points} in an uninterrupted run), "
+        f"{len(outcome.lossy)} lossy"
         + (f" ({len(reachable)} where a signal can land)" if outcome.lossy else ""),
     )
     for point in outcome.lossy:

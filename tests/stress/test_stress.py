@@ -86,6 +86,17 @@ def test_fan_out_round_trips(backend: str, record_property: Callable[[str, objec
     assert len(made) == capacity
     assert sum(buffer.resets for buffer in made) == ROUND_TRIPS
     assert pool.available() == capacity
+    assert_nothing_drifted(pool)
+
+
+def assert_nothing_drifted(pool: Pool[Buffer]) -> None:
+    """The waiting room is empty again: no announced sleeper, no slot waiting for revival.
+
+    (A pending wake-up is one released lock at most, so it cannot accumulate.)
+    """
+    home = pool._home
+    assert not home.waiting, f"{len(home.waiting)} waiter(s) still announced"
+    assert not home.dead, f"{len(home.dead)} dead lease(s) still queued"
 
 
 @pytest.mark.timeout(900)
@@ -130,3 +141,4 @@ def test_all_slots_released_at_a_barrier_repeatedly(backend: str, record_propert
     )
     assert sum(buffer.resets for buffer in made) == rounds * capacity
     assert_all_free(pool)
+    assert_nothing_drifted(pool)
