@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
@@ -98,7 +98,18 @@ class BdistWheel(bdist_wheel):
         return super().get_tag()
 
 
+# The native facade (Pool and Pooled as C types) links the same C free list as the cffi
+# module that backs the pure facade's `atomic` backend.
+NATIVE_FACADE = Extension(
+    "nexus_pool._native",
+    sources=["backends/nexus_pool_native.c", "backends/nexus_pool_freelist.c"],
+    include_dirs=["backends"],
+    extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden"],
+    optional=True,
+)
+
 setup(
     cmdclass={"build_ext": BuildExtensions, "build_py": BuildPy, "bdist_wheel": BdistWheel},
     cffi_modules=[] if MODE == "skip" else ["backends/build_freelist.py:ffibuilder"],
+    ext_modules=[] if MODE == "skip" else [NATIVE_FACADE],
 )

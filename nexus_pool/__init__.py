@@ -10,7 +10,7 @@
 
 from ._backends import available_backends
 from ._errors import BackendUnavailable, OwnershipError, PoolError, PoolExhausted, ReleasedError
-from ._pool import Pool, Pooled
+from ._facade import Pool, Pooled
 
 __all__ = [
     "BackendUnavailable",

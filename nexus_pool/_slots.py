@@ -66,11 +66,24 @@ from collections.abc import Callable
 from contextlib import suppress
 from functools import partial
 from time import monotonic
-from typing import Any, Final, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 from ._backends._contract import FreeList, LeaseWatcher
 
-__all__ = ["STALE", "WAIT_SLICE", "Home", "Lease", "Record", "add_note", "collecting", "collection_running"]
+if TYPE_CHECKING:
+    from _thread import LockType as Lock
+
+__all__ = [
+    "STALE",
+    "WAIT_SLICE",
+    "Home",
+    "Lease",
+    "Record",
+    "add_note",
+    "collecting",
+    "collection_running",
+    "wait",
+]
 
 T = TypeVar("T")
 
@@ -440,27 +453,42 @@ class Home(Generic[T]):
                 pass
         return None
 
+    def take_or_none(self) -> Lease[T] | None:
+        """A free lease (reviving dead slots if need be), or None."""
+        try:
+            return self.take()
+        except LookupError:
+            return self.take_revived()
+
     def wait_for_lease(self, timeout: float | None) -> Lease[T] | None:
         """Take a lease, sleeping until one is free, at most ``timeout`` seconds (``None``: no limit)."""
-        deadline = None if timeout is None else monotonic() + timeout
-        token = object()
-        waiting = self.waiting
-        try:
-            while True:
-                waiting.add(token)  # before looking: a release after this look wakes us
-                try:
-                    return self.take()
-                except LookupError:
-                    pass
-                lease = self.take_revived()
-                if lease is not None:
-                    return lease
-                if deadline is None:
-                    self.wakeup.acquire(timeout=WAIT_SLICE)
-                else:
-                    remaining = deadline - monotonic()
-                    if remaining <= 0:
-                        return None
-                    self.wakeup.acquire(timeout=min(remaining, WAIT_SLICE))
-        finally:
-            waiting.discard(token)
+        return wait(self.take_or_none, self.waiting, self.wakeup, timeout)
+
+
+X = TypeVar("X")
+
+
+def wait(take: Callable[[], X | None], waiting: set[object], wakeup: Lock, timeout: float | None) -> X | None:
+    """Call ``take()`` until it gives something, sleeping in between; ``None`` after ``timeout``.
+
+    Both facades wait here (see ``Home.__init__`` on `waiting` and `wakeup`). Whatever
+    ``take`` returns must bring its slot back if it is dropped: an exception can land
+    right after the call.
+    """
+    deadline = None if timeout is None else monotonic() + timeout
+    token = object()
+    try:
+        while True:
+            waiting.add(token)  # before looking: a release after this look wakes us
+            found = take()
+            if found is not None:
+                return found
+            if deadline is None:
+                wakeup.acquire(timeout=WAIT_SLICE)
+            else:
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    return None
+                wakeup.acquire(timeout=min(remaining, WAIT_SLICE))
+    finally:
+        waiting.discard(token)

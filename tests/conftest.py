@@ -1,24 +1,43 @@
-"""Fixtures shared by every test: the backend parametrisation lives here.
+"""Fixtures shared by every test: the facade x backend parametrisation lives here.
 
-``backend`` runs a test once per registered backend. A backend that cannot load is a
-skip on a developer's machine but a *failure* when ``CI`` is set: CI must exercise every
-backend the registry promises.
+``backend`` runs a test once per facade x backend pair (``native-atomic``,
+``pure-atomic``, ``pure-locked``, ``pure-debug``), the way multidict runs its suite over
+its C and its pure module: it selects the facade through ``NEXUS_POOL_PURE`` for the
+test's duration and gives the backend's name, so the tests themselves do not change.
+``facade`` names the facade of the running pair. A backend or facade that cannot load is
+a skip on a developer's machine but a *failure* when ``CI`` is set.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from nexus_pool._backends import BACKENDS
+from nexus_pool._facade import PURE_ENV_VAR
 
-from .conformance.support import require_backend
+from .conformance.support import FACADE_BACKEND_PAIRS, require_backend, require_native_facade
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """The name of each registered backend in turn."""
-    name: str = request.param
-    return require_backend(name)
+@pytest.fixture(params=FACADE_BACKEND_PAIRS, ids=[f"{facade}-{name}" for facade, name in FACADE_BACKEND_PAIRS])
+def facade_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Each facade x backend pair in turn, with the facade selected for the test."""
+    facade, name = request.param
+    require_backend(name)
+    if facade == "native":
+        require_native_facade()
+    monkeypatch.setenv(PURE_ENV_VAR, "1" if facade == "pure" else "0")
+    return facade, name
+
+
+@pytest.fixture
+def backend(facade_backend: tuple[str, str]) -> str:
+    """The backend of the running pair; new pools use the pair's facade."""
+    return facade_backend[1]
+
+
+@pytest.fixture
+def facade(facade_backend: tuple[str, str]) -> str:
+    """The facade of the running pair."""
+    return facade_backend[0]
 
 
 @pytest.fixture(autouse=True)

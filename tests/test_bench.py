@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from nexus_pool import available_backends
+from nexus_pool.bench._contenders import facade_backend_pairs
+
+from .conformance.support import IN_CI
 
 
 def run_bench(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
@@ -35,7 +38,10 @@ def test_tiny_run_reports_every_scenario_and_contender() -> None:
     assert keys == ["cycle", "with", "return-1", "return-2", "return-3", "return-4",
                     "barrier-1", "barrier-2", "barrier-4", "fan-out"]  # fmt: skip
     by_key = {scenario["key"]: {row["contender"]: row for row in scenario["rows"]} for scenario in report["scenarios"]}
-    nexus = {f"nexus_pool[{backend}]" for backend in available_backends()}
+    nexus = {f"nexus_pool {facade}[{backend}]" for facade, backend in facade_backend_pairs()}
+    assert {f"nexus_pool pure[{backend}]" for backend in available_backends()} <= nexus
+    if IN_CI:
+        assert "nexus_pool native[atomic]" in nexus, "the native facade was not measured"
     assert nexus | {"floor: deque pop+clear+append", "queue.LifoQueue", "queue.SimpleQueue",
                     "collections.deque", "lock + list"} <= set(by_key["cycle"])  # fmt: skip
     assert set(by_key["with"]) == nexus

@@ -56,25 +56,23 @@ def backend_class(name: str) -> type[FreeList[Any]]:
     return cls
 
 
-_PREFERRED: Final = ("locked", "atomic")
-"""Default candidates, fastest first, as measured by ``python -m nexus_pool.bench``
-(5 interleaved ``--quick`` runs on CPython 3.11, 2 on 3.14t): since slots are owned by
-lease objects (``_slots.py``), ``locked`` gives a lease back with one deque append, where
-``atomic`` must park it in a dict and push its slot from a Python function. ``locked``
-leads on one thread (3.11: 807 vs 1315 ns per cycle; 3.14t: 909-1008 vs 2536-2713 ns),
-with 3 returner threads (3.11: 3365 vs 4257 ns per round trip; 3.14t: 4395-5137 vs
-9877-10761 ns), and ties at the barrier. The first that loads here wins."""
-
-
 def default_backend() -> str:
-    """The backend used when neither ``backend=`` nor the environment names one."""
-    for name in _PREFERRED:
-        try:
-            backend_class(name)
-        except BackendUnavailable:
-            continue
-        return name
-    raise BackendUnavailable(f"none of the default backends {_PREFERRED} can load here")
+    """The backend used when neither ``backend=`` nor the environment names one.
+
+    The fastest on this interpreter, as measured by ``python -m nexus_pool.bench``
+    (README, "Performance"): ``atomic`` where the native facade serves it, ``locked``
+    on the pure-Python facade. There, since slots are owned by lease objects
+    (``_slots.py``), ``locked`` gives a lease back with one deque append, where ``atomic``
+    parks it in a dict and pushes its slot from a Python function: ``locked`` measured
+    807 vs 1315 ns per cycle on CPython 3.11 and 0.9-1.0 vs 2.5-2.7 us on 3.14t.
+    """
+    from .._facade import facade_for  # here, not at the top: the facade imports this module
+
+    try:
+        atomic = backend_class("atomic")
+    except BackendUnavailable:
+        return "locked"
+    return "atomic" if facade_for(atomic) == "native" else "locked"
 
 
 def select(backend: object) -> type[FreeList[Any]]:

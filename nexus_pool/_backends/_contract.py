@@ -92,6 +92,11 @@ class FreeList(abc.ABC, Generic[LeaseT]):
     watcher: LeaseWatcher | None = None
     """Guard lifecycle hooks, for checking backends; ``None`` for the fast ones."""
 
+    native: ClassVar[bool] = False
+    """Whether the native facade serves this backend, with its own C free list: the
+    lock-free stack of ``backends/nexus_pool_freelist.c``. Other backends always run on
+    the pure-Python facade."""
+
     take: Callable[[], LeaseT]
     """Remove and return a free lease without blocking; ``LookupError`` when there is none."""
 

@@ -39,6 +39,7 @@ class AtomicFreeList(FreeList[LeaseT]):
 
     name = "atomic"
     max_capacity = lib.nxp_max_capacity()
+    native = True  # the native facade links the same C free list
 
     def __init__(self, leases: Sequence[LeaseT]) -> None:
         raw = lib.nxp_create(len(leases))

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .. import Pool, Pooled, available_backends
+from .. import Pooled, available_backends
+from .._backends import backend_class
+from .._facade import native_unavailable, pool_on
 
 __all__ = ["Contender", "contenders"]
 
@@ -48,13 +50,15 @@ def _the_handle(handle: bytearray) -> bytearray:
 
 
 class _NexusPool:
-    """nexus_pool itself: guards as handles."""
+    """nexus_pool itself, on one facade: guards as handles."""
 
-    def __init__(self, backend: str, capacity: int, factory: Factory, reset: Reset) -> None:
-        self.pool = Pool(capacity, factory, reset, backend=backend)
+    def __init__(self, facade: str, backend: str, capacity: int, factory: Factory, reset: Reset) -> None:
+        self.pool = pool_on(facade, capacity, factory, reset, backend=backend)
         self.try_acquire = self.pool.try_acquire
         self.acquire = self.pool.acquire
-        self.release = Pooled.release
+        probe = self.pool.acquire()
+        self.release = type(probe).release  # the facade's own, unbound
+        probe.release()
 
     @staticmethod
     def value(guard: Pooled[bytearray]) -> bytearray:
@@ -211,11 +215,20 @@ def _pondpond_installed() -> bool:
     return True
 
 
+def facade_backend_pairs() -> list[tuple[str, str]]:
+    """Every facade x backend pair that works here, native first."""
+    pairs = []
+    for backend in available_backends():
+        if not native_unavailable() and backend_class(backend).native:
+            pairs.append(("native", backend))
+    return pairs + [("pure", backend) for backend in available_backends()]
+
+
 def contenders() -> list[Contender]:
     """Every contender available here: nexus_pool's backends first, then the others."""
     found = [
-        Contender(f"nexus_pool[{backend}]", partial(_NexusPool, backend), guards=True)
-        for backend in available_backends()
+        Contender(f"nexus_pool {facade}[{backend}]", partial(_NexusPool, facade, backend), guards=True)
+        for facade, backend in facade_backend_pairs()
     ]
     found += [
         Contender("queue.LifoQueue", _LifoQueuePool),

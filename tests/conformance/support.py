@@ -18,12 +18,20 @@ from typing import TypeVar
 import pytest
 
 from nexus_pool import BackendUnavailable, Pool, Pooled
-from nexus_pool._backends import backend_class
+from nexus_pool._backends import BACKENDS, backend_class
+from nexus_pool._facade import native_unavailable
 
 T = TypeVar("T")
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+
+def _native_serves(name: str) -> bool:
+    """Whether the native facade serves backend ``name`` (its class says so when it loads)."""
+    try:
+        return backend_class(name).native
+    except BackendUnavailable:
+        return name == "atomic"  # cannot ask: listed anyway, so CI fails on it
 
 def require_backend(name: str) -> str:
     """``name`` if that backend loads here; otherwise fail (in CI) or skip the test."""
@@ -34,6 +42,22 @@ def require_backend(name: str) -> str:
             pytest.fail(f"backend {name!r} is registered but unavailable in CI: {exc}")
         pytest.skip(f"backend {name!r} unavailable here: {exc}")
     return name
+
+
+def require_native_facade() -> None:
+    """Fail (in CI) or skip unless the native facade loads here."""
+    why = native_unavailable()
+    if why:
+        if IN_CI:
+            pytest.fail(f"the native facade is unavailable in CI: {why}")
+        pytest.skip(f"the native facade is unavailable here: {why}")
+
+
+FACADE_BACKEND_PAIRS: list[tuple[str, str]] = [
+    *(("native", name) for name in BACKENDS if _native_serves(name)),
+    *(("pure", name) for name in BACKENDS),
+]
+"""Every facade x backend pair that exists: the conformance suite runs on each."""
 
 
 class Item:

@@ -37,11 +37,13 @@ def run_storm(*args: str) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(300)
-def test_a_signal_storm_loses_nothing(backend: str, record_property: Callable[[str, object], None]) -> None:
+def test_a_signal_storm_loses_nothing(
+    facade: str, backend: str, record_property: Callable[[str, object], None]
+) -> None:
     figures = run_storm("interrupts", backend, str(SECONDS))
     record_property(
         "interrupts",
-        f"{backend:6} storm: {figures['episodes']} episodes, {figures['operations']:,} operations, "
+        f"{facade:6} {backend:6} storm: {figures['episodes']} episodes, {figures['operations']:,} operations, "
         f"{figures['interrupts']:,} KeyboardInterrupts in them, {figures['interrupted_finalizers']} in "
         f"finalizers; {len(figures['problems'])} problems",
     )
@@ -51,12 +53,12 @@ def test_a_signal_storm_loses_nothing(backend: str, record_property: Callable[[s
 
 @pytest.mark.timeout(300)
 def test_a_blocked_acquire_keeps_its_deadline_under_a_signal_storm(
-    backend: str, record_property: Callable[[str, object], None]
+    facade: str, backend: str, record_property: Callable[[str, object], None]
 ) -> None:
     figures = run_storm("deadline", backend)
     record_property(
         "interrupts",
-        f"{backend:6} deadline: acquire(timeout=0.05) x {figures['calls']} under {figures['signals']:,} "
+        f"{facade:6} {backend:6} deadline: acquire(timeout=0.05) x {figures['calls']} under {figures['signals']:,} "
         f"signals: median {figures['median_s']:.3f} s, longest {figures['longest_s']:.3f} s",
     )
     assert figures["signals"] > 1000

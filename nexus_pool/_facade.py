@@ -1,0 +1,334 @@
+"""The public classes, and which implementation ("facade") serves each new pool.
+
+:class:`Pool` and :class:`Pooled` are what users import, annotate with and test with
+``isinstance``. Two implementations subclass them, with identical behaviour:
+
+* the **native facade** (``nexus_pool._native``, C extension types over the lock-free
+  free list, ``backends/nexus_pool_native.c``): acquire and release run no bytecode. It
+  serves the ``atomic`` backend, the default wherever it loads;
+* the **pure-Python facade** (``_pool.py``, the readable reference): every backend, and
+  everything when the native one cannot load (no compiler, PyPy) or when the environment
+  variable ``NEXUS_POOL_PURE`` is set to ``1``.
+
+``Pool(...)`` checks its arguments here, picks the backend (``_backends.select``), then
+the facade, and returns the implementation's pool; ``pool.facade`` says which it is.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import platform
+import reprlib
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, SupportsIndex, TypeVar, final
+
+from ._backends import select
+from ._backends._contract import FreeList
+from ._errors import PoolExhausted, ReleasedError
+
+__all__ = [
+    "FACADES",
+    "PURE_ENV_VAR",
+    "Pool",
+    "Pooled",
+    "check_capacity",
+    "check_timeout",
+    "facade_for",
+    "native_unavailable",
+    "pool_on",
+    "value_repr",
+]
+
+T = TypeVar("T")
+
+PURE_ENV_VAR: Final = "NEXUS_POOL_PURE"
+"""``NEXUS_POOL_PURE=1`` makes every new pool a pure-Python one."""
+
+FACADES: Final = ("native", "pure")
+
+LONGEST_WAIT: Final = 365 * 24 * 3600.0
+"""Timeouts longer than a year are treated as no limit (``None``): the clock arithmetic
+stays exact, and nobody can tell the difference."""
+
+RELEASED_MESSAGE: Final = "this Pooled guard was already released (or never acquired); acquire again to get a value"
+
+COLLECTED_MESSAGE: Final = (
+    "this Pooled guard's slot was returned to its pool by garbage collection (the guard was "
+    "unreachable, e.g. in a reference cycle, and a finalizer brought it back); acquire again"
+)
+
+
+class _ValueRepr(reprlib.Repr):
+    """Bounded reprs of pooled values: a guard over a 64 KiB buffer prints one short line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = 60
+
+    def repr_bytearray(self, value: bytearray, level: int) -> str:
+        return self._bytes_like(value)
+
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        return self._bytes_like(value)
+
+    def repr_memoryview(self, value: memoryview, level: int) -> str:
+        return f"<memoryview of {value.nbytes} bytes>"
+
+    def _bytes_like(self, value: bytes | bytearray) -> str:
+        size = len(value)
+        if size <= self.maxstring:
+            return repr(value)
+        shown = repr(bytes(value[: self.maxstring // 2]))
+        return f"{type(value).__name__}({shown}...) of {size} bytes"
+
+
+value_repr: Final = _ValueRepr().repr
+
+
+def check_capacity(capacity: object) -> int:
+    """``capacity`` as an int >= 1; like ``range()``, any ``__index__`` integer but bool."""
+    if isinstance(capacity, bool):
+        raise TypeError("capacity must be an int, not bool")
+    try:
+        number = operator.index(capacity)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"capacity must be an int, not {type(capacity).__name__}") from None
+    if number < 1:
+        raise ValueError(f"capacity must be >= 1, got {number}")
+    return number
+
+
+def check_timeout(timeout: object) -> float | None:
+    """``timeout`` in seconds; ``None`` for no limit, which a huge or infinite timeout also means."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool):
+        raise TypeError("timeout must be a number of seconds or None, not bool")
+    if not isinstance(timeout, (int, float)):
+        try:
+            timeout = operator.index(timeout)  # type: ignore[arg-type]  # numpy and friends
+        except TypeError:
+            raise TypeError(
+                f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
+            ) from None
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int too large for a float: longer than any wait can be
+        seconds = math.inf
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+    return None if seconds > LONGEST_WAIT else seconds
+
+
+@final
+class Pooled(Generic[T]):
+    """A lease on one pooled value; give it back with :meth:`release` or a ``with`` block.
+
+    Each acquisition makes a new guard, so a guard that was released can never reach the
+    value again, even after its slot has been lent to somebody else. A guard that is
+    garbage collected while it still holds its value returns the slot itself.
+
+    Guards come from :meth:`Pool.acquire` and :meth:`Pool.try_acquire` (instances of a
+    facade's subclass); one made by calling ``Pooled()`` directly holds nothing.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> T:
+        """The pooled value; :class:`ReleasedError` once the guard has been released."""
+        raise ReleasedError(RELEASED_MESSAGE)
+
+    def release(self, _exc_type: object = None, _exc: object = None, _traceback: object = None) -> None:
+        """Reset the value on this thread and return its slot to the pool.
+
+        Raises :class:`ReleasedError` if the guard was already released. If ``reset``
+        raises, the slot still goes back (with a fresh ``factory()`` value) and the
+        exception propagates from here. ``__exit__`` does the same.
+        """
+        raise ReleasedError(RELEASED_MESSAGE)
+
+    def __enter__(self) -> T:
+        """The pooled value; :class:`ReleasedError` once the guard has been released."""
+        raise ReleasedError(RELEASED_MESSAGE)
+
+    def __exit__(self, _exc_type: object, _exc: object, _traceback: object) -> None:
+        """Release the guard (also when the ``with`` body raised)."""
+        raise ReleasedError(RELEASED_MESSAGE)
+
+    def __repr__(self) -> str:
+        return "<Pooled (released)>"
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError("Pooled guards cannot be copied or pickled: a copy would be a second lease on one slot")
+
+
+@final
+class Pool(Generic[T]):
+    """A fixed set of ``capacity`` values, made up front by ``factory()``.
+
+    One thread acquires (``try_acquire``/``acquire``); any thread releases the guards it
+    is given. ``reset(value)``, if given, runs on the releasing thread before the slot
+    can be acquired again. ``backend`` names the free-list engine (see
+    :func:`nexus_pool.available_backends`); by default the ``NEXUS_POOL_BACKEND``
+    environment variable, else the fastest backend for this interpreter.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        capacity: SupportsIndex,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None = None,
+        *,
+        backend: str | None = None,
+    ) -> Pool[T]:
+        checked = check_capacity(capacity)
+        if not callable(factory):
+            raise TypeError(f"factory must be callable, not {type(factory).__name__}")
+        if reset is not None and not callable(reset):
+            raise TypeError(f"reset must be callable or None, not {type(reset).__name__}")
+        freelist_class = select(backend)
+        if checked > freelist_class.max_capacity:
+            raise ValueError(
+                f"capacity must be <= {freelist_class.max_capacity} for backend "
+                f"{freelist_class.name!r}, got {checked}"
+            )
+        return _create(facade_for(freelist_class), checked, factory, reset, freelist_class)
+
+    def __init__(
+        self,
+        capacity: SupportsIndex,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None = None,
+        *,
+        backend: str | None = None,
+    ) -> None:
+        """Everything happened in ``__new__``, which returned a facade's pool."""
+
+    if TYPE_CHECKING:  # the facades implement these
+
+        def try_acquire(self) -> Pooled[T] | None:
+            """A guard on a free value, or ``None`` at once when every slot is out."""
+
+        def acquire(self, timeout: float | None = None) -> Pooled[T]:
+            """A guard on a free value, waiting up to ``timeout`` seconds (``None``: no limit).
+
+            Raises :class:`PoolExhausted` when time runs out; ``timeout=0`` never waits.
+            """
+
+        @property
+        def capacity(self) -> int:
+            """The number of slots (and of values), fixed at construction."""
+
+        def available(self) -> int:
+            """How many slots are free now (a snapshot while other threads release)."""
+
+        @property
+        def backend(self) -> str:
+            """The name of the backend in use."""
+
+        @property
+        def facade(self) -> str:
+            """``"native"`` or ``"pure"``: which implementation this pool is."""
+
+        def handoff(self) -> None:
+            """Give up ownership: the next thread that acquires becomes the owner."""
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError("Pool objects cannot be copied or pickled: they own their values")
+
+
+# Which facade serves a pool. The pure one is imported here, after the public classes it
+# subclasses; the native one is made from them by _native._setup.
+
+from . import _pool  # noqa: E402
+
+_pure_pool: Final = _pool.PurePool
+
+
+def _load_native() -> tuple[Any, str]:
+    """The native pool type, or None and why it cannot load here."""
+    if platform.python_implementation() != "CPython":
+        return None, f"it is for CPython, this is {platform.python_implementation()}"
+    try:
+        from . import _native
+    except ImportError as exc:
+        return None, (
+            f"its compiled module is missing ({exc}); pip builds it at install time, which "
+            "needs a C compiler (see `python -m nexus_pool`)"
+        )
+    from ._slots import add_note, wait
+
+    pool_type, _pooled_type = _native._setup(
+        Pool,
+        Pooled,
+        {
+            "ReleasedError": ReleasedError,
+            "PoolExhausted": PoolExhausted,
+            "wait": wait,
+            "check_timeout": check_timeout,
+            "value_repr": value_repr,
+            "add_note": add_note,
+            "Lock": threading.Lock,
+            "longest_wait": LONGEST_WAIT,
+            "released_message": RELEASED_MESSAGE,
+            "collected_message": COLLECTED_MESSAGE,
+        },
+    )
+    return pool_type, ""
+
+
+_native_pool, _native_missing = _load_native()
+
+
+def native_unavailable() -> str:
+    """Why the native facade cannot serve pools here; empty if it can."""
+    return _native_missing
+
+
+def _create(
+    facade: str,
+    capacity: int,
+    factory: Callable[[], T],
+    reset: Callable[[T], object] | None,
+    freelist_class: type[FreeList[Any]],
+) -> Pool[T]:
+    if facade == "native":
+        pool: Pool[T] = _native_pool._create(capacity, factory, reset, freelist_class.name)
+    else:
+        pool = _pure_pool._create(capacity, factory, reset, freelist_class)
+    return pool
+
+
+def pool_on(
+    facade: str,
+    capacity: int,
+    factory: Callable[[], T],
+    reset: Callable[[T], object] | None = None,
+    *,
+    backend: str,
+) -> Pool[T]:
+    """A pool on the named facade, whatever ``NEXUS_POOL_PURE`` says (for the benchmark)."""
+    freelist_class = select(backend)
+    if facade == "native" and not (freelist_class.native and _native_pool is not None):
+        raise ValueError(f"the native facade does not serve backend {backend!r} here")
+    if facade not in FACADES:
+        raise ValueError(f"unknown facade {facade!r}; valid names are: {', '.join(FACADES)}")
+    pool: Pool[T] = Pool(capacity, factory, reset, backend=backend)  # checks the arguments
+    return pool if pool.facade == facade else _create(facade, check_capacity(capacity), factory, reset, freelist_class)
+
+
+def facade_for(freelist_class: type[FreeList[Any]]) -> str:
+    """``"native"`` or ``"pure"``: which facade serves a new pool of this backend."""
+    if (
+        freelist_class.native
+        and _native_pool is not None
+        and os.environ.get(PURE_ENV_VAR, "").strip() not in {"1", "true", "yes"}
+    ):
+        return "native"
+    return "pure"
