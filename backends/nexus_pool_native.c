@@ -336,7 +336,9 @@ Pooled_clear(PooledObject *self)
 static void
 Pooled_dealloc(PooledObject *self)
 {
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+    /* Nobody else refers to the guard any more: `held` can be read without the claim. A
+     * released guard, the common case, skips the finalizer call altogether. */
+    if (self->held && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
         return;  /* resurrected by the finalizer */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);

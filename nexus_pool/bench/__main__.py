@@ -26,9 +26,9 @@ from ._scenarios import Sizes
 
 # Many short repeats rather than a few long ones: on a shared machine a burst of noise
 # then spoils a few runs of each contender, which the median drops.
-FULL = Sizes(cycles=50_000, items=15_000, rounds=80)
-QUICK = Sizes(cycles=20_000, items=6_000, rounds=30)
-TINY = Sizes(cycles=200, items=100, rounds=2)  # for the test suite's smoke test
+FULL = Sizes(cycles=50_000, items=15_000, rounds=80, file_bytes=64 << 20)
+QUICK = Sizes(cycles=20_000, items=6_000, rounds=30, file_bytes=16 << 20)
+TINY = Sizes(cycles=200, items=100, rounds=2, file_bytes=2 << 20)  # for the test suite's smoke test
 
 
 _SUMMARY, _DETAILS = (__doc__ or "\n").split("\n", 1)

@@ -42,6 +42,7 @@ class Contender:
     blocks: bool = True  # has an acquire() that waits for a release
     guards: bool = False  # hands out context-manager guards (nexus_pool)
     note: str = ""
+    fresh: str = ""  # not a pool: a new bytes per chunk through a "bounded" or "unbounded" queue
 
 
 def _the_handle(handle: bytearray) -> bytearray:
@@ -215,6 +216,10 @@ def _pondpond_installed() -> bool:
     return True
 
 
+def _not_a_pool(capacity: int, factory: Factory, reset: Reset) -> Any:
+    raise AssertionError("fresh-bytes contenders only run the file scenarios")
+
+
 def facade_backend_pairs() -> list[tuple[str, str]]:
     """Every facade x backend pair that works here, native first."""
     pairs = []
@@ -235,6 +240,10 @@ def contenders() -> list[Contender]:
         Contender("queue.SimpleQueue", _SimpleQueuePool, note="FIFO"),
         Contender("collections.deque", _DequePool, blocks=False, note="cannot wait for a release"),
         Contender("lock + list", _LockListPool),
+    ]
+    found += [
+        Contender("fresh bytes, bounded queue", _not_a_pool, fresh="bounded", note="f.read() per chunk"),
+        Contender("fresh bytes, unbounded queue", _not_a_pool, fresh="unbounded", note="f.read() per chunk"),
     ]
     if _pondpond_installed():
         found.append(

@@ -93,6 +93,8 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
         header = f"  {'contender':<29}{'ns/' + short_unit:>10}{short_unit + 's/s':>10}"
         header += "".join(f"{op + ' p50/p99':>{op_widths[op]}}" for op in ops)
         header += f"{'x floor':>8}" if floor else ""
+        peaks = any(row.peak_bytes is not None for row in result.rows)
+        header += f"{'peak MiB':>10}" if peaks else ""
         header += f"{'Lifo/x':>7}"
         lines.append(header)
         notes = []
@@ -105,6 +107,8 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
             x_floor, faster = ratios["x_floor"], ratios["faster_than_lifoqueue"]
             if floor:
                 line += f"{f'{x_floor:.2f}' if x_floor is not None else '':>8}"
+            if peaks:
+                line += f"{f'{row.peak_bytes / (1 << 20):.1f}' if row.peak_bytes is not None else '':>10}"
             line += f"{f'{faster:.2f}' if faster is not None else '':>7}"
             lines.append(line)
             if row.note:
@@ -129,6 +133,7 @@ def as_json(results: list[Result], env: dict[str, Any], clock_cost: float) -> di
                         "ops_per_second": 1e9 / row.ns_per_op,
                         "latency_ns": {op: {"p50": p50, "p99": p99} for op, (p50, p99) in row.latency.items()},
                         **_ratios(row, floor, lifo),
+                        "peak_bytes": row.peak_bytes,
                         "note": row.note,
                     }
                     for row in result.rows

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Final
 
 from ._contenders import Contender
 from ._scenarios import (
+    DataFile,
     Run,
     Sizes,
     barrier_release,
     clock_cost_ns,
     cross_thread,
+    file_fan_out,
     floor_cycle,
+    make_data_file,
     same_thread_cycle,
     with_block,
 )
@@ -32,7 +38,7 @@ class Scenario:
     title: str
     unit: str  # what ns_per_op is per
     run: Callable[[Contender, Sizes, float], Run]
-    applies: Callable[[Contender], bool] = lambda contender: True
+    applies: Callable[[Contender], bool] = lambda contender: not contender.fresh
 
 
 def scenarios() -> list[Scenario]:
@@ -46,7 +52,7 @@ def scenarios() -> list[Scenario]:
             f"cross-thread return: 1 acquirer, {returners} returner thread{'s' * (returners > 1)}",
             "round trip",
             partial(cross_thread, returners=returners, fill=False),
-            lambda c: c.blocks,
+            lambda c: c.blocks and not c.fresh,
         )
         for returners in (1, 2, 3, 4)
     ]
@@ -65,10 +71,32 @@ def scenarios() -> list[Scenario]:
             "fan-out pipeline: parser fills frames, 4 workers read and release",
             "frame",
             partial(cross_thread, returners=4, fill=True),
-            lambda c: c.blocks,
+            lambda c: c.blocks and not c.fresh,
         )
     )
+    found += [
+        Scenario(
+            f"file-{label}",
+            f"real work: a reader readinto()s {label} chunks of a file, 2 workers sha256 them",
+            "chunk",
+            partial(_file_scenario, chunk=chunk, workers=2),
+            lambda c: c.blocks or bool(c.fresh),
+        )
+        for label, chunk in (("4KiB", 4096), ("1MiB", 1 << 20))
+    ]
     return found
+
+
+FILE_CHUNKS: Final = (4096, 1 << 20)
+_data_files: dict[int, DataFile] = {}
+
+
+def _file_scenario(contender: Contender, sizes: Sizes, clock_cost: float, chunk: int, workers: int) -> Run:
+    data = _data_files.get(sizes.file_bytes)
+    if data is None:
+        data = _data_files[sizes.file_bytes] = make_data_file(sizes.file_bytes, FILE_CHUNKS)
+        atexit.register(os.unlink, data.path)
+    return file_fan_out(contender, sizes, clock_cost, data, chunk, workers)
 
 
 @dataclass
@@ -77,6 +105,7 @@ class Row:
     ns_per_op: float
     latency: dict[str, tuple[float, float]]  # op -> (p50, p99) in ns
     note: str = ""
+    peak_bytes: float | None = None  # median peak of traced memory, where measured
 
 
 @dataclass
@@ -128,6 +157,8 @@ def run_benchmark(
                 for op in repeated[0].samples
             }
             ns = statistics.median(run.ns_per_op for run in repeated)
-            result.rows.append(Row(name, ns, latency, notes.get(name, "")))
+            peaks = [run.peak_bytes for run in repeated if run.peak_bytes is not None]
+            peak = statistics.median(peaks) if peaks else None
+            result.rows.append(Row(name, ns, latency, notes.get(name, ""), peak))
         results.append(result)
     return results, clock_cost

@@ -9,9 +9,13 @@ back-to-back ``perf_counter_ns()`` calls, median) is subtracted from every sampl
 from __future__ import annotations
 
 import gc
+import hashlib
+import os
 import queue
 import statistics
+import tempfile
 import threading
+import tracemalloc
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,12 +28,15 @@ from ._contenders import Contender
 __all__ = [
     "CAPACITY",
     "FRAME",
+    "DataFile",
     "Run",
     "Sizes",
     "barrier_release",
     "clock_cost_ns",
     "cross_thread",
+    "file_fan_out",
     "floor_cycle",
+    "make_data_file",
     "same_thread_cycle",
     "with_block",
 ]
@@ -47,6 +54,7 @@ class Sizes:
     cycles: int  # same-thread acquire+release cycles per run
     items: int  # buffers handed across threads per run
     rounds: int  # barrier rounds per run (each releases all CAPACITY slots)
+    file_bytes: int  # the size of the file the real-work scenarios read
 
 
 @dataclass
@@ -55,6 +63,7 @@ class Run:
 
     ns_per_op: float
     samples: dict[str, list[int]] = field(default_factory=dict)  # op name -> ns, clock cost removed
+    peak_bytes: int | None = None  # peak of traced memory, where the scenario measures it
 
 
 def clock_cost_ns(count: int = 20_000) -> float:
@@ -252,3 +261,117 @@ def barrier_release(contender: Contender, sizes: Sizes, clock_cost: float, threa
             worker.join()
     releases = sizes.rounds * CAPACITY
     return Run(elapsed / releases * 1e9, {"release": _net([ns for t in release_ns for ns in t], clock_cost)})
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """The file the real-work scenarios read, made once per benchmark run."""
+
+    path: str
+    size: int
+    digest_sum: dict[int, int]  # chunk size -> sum of the chunks' sha256 as integers (mod 2**256)
+
+
+def make_data_file(size: int, chunks: tuple[int, ...]) -> DataFile:
+    handle, path = tempfile.mkstemp(prefix="nexus-pool-bench-", suffix=".data")
+    with os.fdopen(handle, "wb") as out:
+        for offset in range(0, size, 1 << 20):
+            out.write(os.urandom(min(1 << 20, size - offset)))
+    sums = {}
+    with open(path, "rb") as source:
+        for chunk in chunks:
+            source.seek(0)
+            total = 0
+            while data := source.read(chunk):
+                total += int.from_bytes(hashlib.sha256(data).digest(), "big")
+            sums[chunk] = total % (1 << 256)
+    return DataFile(path, size, sums)
+
+
+def file_fan_out(
+    contender: Contender, sizes: Sizes, clock_cost: float, data: DataFile, chunk: int, workers: int
+) -> Run:
+    """A reader fills chunks of a file, ``workers`` threads hash them: real work.
+
+    Pools: ``readinto()`` a pooled ``bytearray(chunk)``, hand (handle, length) over a
+    SimpleQueue, the worker hashes the filled part and releases. Fresh bytes: ``read()``
+    a new ``bytes`` per chunk through a bounded ``queue.Queue`` (as many as the pools
+    have slots) or an unbounded ``SimpleQueue``. ``ns_per_op`` is wall time per chunk;
+    ``peak`` the peak of traced memory (tracemalloc, in a separate pass). The hashes are
+    checked, so a buffer reused while a worker reads it would fail the run.
+    """
+    capacity = CAPACITY if chunk <= 64 * 1024 else 2 * workers + 2
+    elapsed = _file_pass(contender, data, chunk, workers, capacity)
+    tracemalloc.start()
+    try:
+        _file_pass(contender, data, chunk, workers, capacity)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return Run(elapsed / (data.size / chunk) * 1e9, {}, peak)
+
+
+def _file_pass(contender: Contender, data: DataFile, chunk: int, workers: int, capacity: int) -> float:
+    """One pass over the file; the seconds it took."""
+    digests: list[int] = []
+
+    def hash_chunk(view: memoryview | bytes) -> None:
+        digests.append(int.from_bytes(hashlib.sha256(view).digest(), "big"))
+
+    if contender.fresh:
+        chunks: queue.Queue[bytes | None] | queue.SimpleQueue[bytes | None] = (
+            queue.Queue(capacity) if contender.fresh == "bounded" else queue.SimpleQueue()
+        )
+
+        def fresh_worker() -> None:
+            while (block := chunks.get()) is not None:
+                hash_chunk(block)
+
+        threads = [threading.Thread(target=fresh_worker, daemon=True) for _ in range(workers)]
+        with _collected(), open(data.path, "rb", buffering=0) as source:
+            for thread in threads:
+                thread.start()
+            started = perf_counter()
+            while block := source.read(chunk):
+                chunks.put(block)
+            for _ in threads:
+                chunks.put(None)
+            for thread in threads:
+                thread.join()
+            elapsed = perf_counter() - started
+    else:
+        pool = contender.make(capacity, lambda: bytearray(chunk), _keep)
+        acquire, release = pool.acquire, pool.release
+        value_of: Callable[[Any], bytearray] = pool.value
+        filled: queue.SimpleQueue[tuple[Any, int] | None] = queue.SimpleQueue()
+
+        def pooled_worker() -> None:
+            while (item := filled.get()) is not None:
+                handle, length = item
+                hash_chunk(memoryview(value_of(handle))[:length])
+                release(handle)
+
+        threads = [threading.Thread(target=pooled_worker, daemon=True) for _ in range(workers)]
+        with _collected(), open(data.path, "rb", buffering=0) as source:
+            for thread in threads:
+                thread.start()
+            started = perf_counter()
+            while True:
+                handle = acquire()
+                length = source.readinto(value_of(handle))
+                if not length:
+                    release(handle)
+                    break
+                filled.put((handle, length))
+            for _ in threads:
+                filled.put(None)
+            for thread in threads:
+                thread.join()
+            elapsed = perf_counter() - started
+    if sum(digests) % (1 << 256) != data.digest_sum[chunk]:
+        raise AssertionError(f"{contender.name}: the chunks' hashes do not add up: a buffer was overwritten in use")
+    return elapsed
+
+
+def _keep(buffer: bytearray) -> None:
+    """No reset: readinto() overwrites the buffer, and the length travels with it."""
