@@ -12,9 +12,10 @@
  * guard's finalizer returns the slot once. A guard keeps its pool alive; the pool
  * refers to no guard, so a dropped pool frees its values by reference counting.
  *
- * The release claim: `held` goes from 1 to 0 exactly once, under the guard's critical
- * section on free-threaded builds (the GIL elsewhere); release(), __exit__ and the
- * finalizer all take it, so a slot is returned once whichever runs first.
+ * The release claim: the guard's `value` is exchanged for NULL, atomically on
+ * free-threaded builds (the GIL serialises it elsewhere); whoever gets the value back
+ * returns the slot. release(), __exit__ and the finalizer all claim that way, so a slot
+ * is returned once whichever runs first, and a guard holds its value iff `value` is set.
  *
  * The public classes nexus_pool.Pool and nexus_pool.Pooled are Python base classes;
  * these types are made as their subclasses by _setup(), called by nexus_pool/_facade.py.
@@ -29,12 +30,22 @@
 
 /* ---- compatibility shims (CPython 3.10 - 3.14) ------------------------------------- */
 
-#if PY_VERSION_HEX >= 0x030D0000
-#  define NXP_BEGIN_CRITICAL_SECTION(op) Py_BEGIN_CRITICAL_SECTION(op)
-#  define NXP_END_CRITICAL_SECTION() Py_END_CRITICAL_SECTION()
-#else /* the GIL serialises everything a critical section would */
-#  define NXP_BEGIN_CRITICAL_SECTION(op) {
-#  define NXP_END_CRITICAL_SECTION() }
+#ifdef Py_GIL_DISABLED
+#  include <stdatomic.h>
+#  define NXP_SHARED_PTR(type) _Atomic(type)
+#  define NXP_LOAD(field) atomic_load_explicit(&(field), memory_order_acquire)
+#  define NXP_EXCHANGE(field, new) atomic_exchange_explicit(&(field), (new), memory_order_acq_rel)
+#else /* the GIL serialises every access */
+#  define NXP_SHARED_PTR(type) type
+#  define NXP_LOAD(field) (field)
+static inline PyObject *
+nxp_exchange(PyObject **field, PyObject *new)
+{
+    PyObject *old = *field;
+    *field = new;
+    return old;
+}
+#  define NXP_EXCHANGE(field, new) nxp_exchange(&(field), (new))
 #endif
 
 /* The exception being raised, set aside while more Python code runs, then restored. */
@@ -120,9 +131,8 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PoolObject *pool;      /* NULL for a guard made by calling Pooled() */
-    PyObject *value;       /* owned while held */
+    NXP_SHARED_PTR(PyObject *) value;  /* owned while held; NULL once released (the claim) */
     Py_ssize_t slot;
-    int held;              /* 1 until the release claim; see the top of this file */
     int collected;         /* the claim was the finalizer's: it was collected unreleased */
 } PooledObject;
 
@@ -201,16 +211,19 @@ give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 static PyObject *
 claim(PooledObject *guard, int collected)
 {
-    PyObject *value = NULL;
-    NXP_BEGIN_CRITICAL_SECTION(guard);
-    if (guard->held) {
-        guard->held = 0;
-        guard->collected = collected;
-        value = guard->value;
-        guard->value = NULL;
-    }
-    NXP_END_CRITICAL_SECTION();
+    PyObject *value = NXP_EXCHANGE(guard->value, NULL);
+    if (value != NULL)
+        guard->collected = collected;  /* only the winner writes it */
     return value;
+}
+
+/* A new reference to the value while the guard holds it, else NULL. The value stays alive
+ * even if a release moves it back to the pool meanwhile: the guard keeps the pool. */
+static PyObject *
+held_value(PooledObject *guard)
+{
+    PyObject *value = NXP_LOAD(guard->value);
+    return value == NULL ? NULL : Py_NewRef(value);
 }
 
 /* ---- Pooled ------------------------------------------------------------------------- */
@@ -243,11 +256,7 @@ Pooled_release(PooledObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 Pooled_value(PooledObject *self, void *Py_UNUSED(closure))
 {
-    PyObject *value = NULL;
-    NXP_BEGIN_CRITICAL_SECTION(self);
-    if (self->held)
-        value = Py_NewRef(self->value);
-    NXP_END_CRITICAL_SECTION();
+    PyObject *value = held_value(self);
     if (value == NULL)
         return released_error(self);
     return value;
@@ -262,11 +271,7 @@ Pooled_enter(PooledObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Pooled_repr(PooledObject *self)
 {
-    PyObject *value = NULL;
-    NXP_BEGIN_CRITICAL_SECTION(self);
-    if (self->held)
-        value = Py_NewRef(self->value);
-    NXP_END_CRITICAL_SECTION();
+    PyObject *value = held_value(self);
     if (value == NULL)
         return PyUnicode_FromString("<Pooled (released)>");
     PyObject *shown = PyObject_CallOneArg(value_repr, value);
@@ -294,12 +299,7 @@ Pooled_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "Pooled() takes no arguments");
         return NULL;
     }
-    PooledObject *self = (PooledObject *)type->tp_alloc(type, 0);
-    if (self != NULL) {
-        self->held = 0;
-        self->collected = 0;
-    }
-    return (PyObject *)self;
+    return type->tp_alloc(type, 0);  /* zeroed: no value, not collected */
 }
 
 /* A guard dropped or collected unreleased returns its slot (reset errors: unraisable). */
@@ -320,7 +320,7 @@ Pooled_traverse(PooledObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->pool);
-    Py_VISIT(self->value);
+    Py_VISIT(NXP_LOAD(self->value));
     return 0;
 }
 
@@ -328,7 +328,7 @@ static int
 Pooled_clear(PooledObject *self)
 {
     /* The finalizer ran first (PEP 442), so a held guard's value went home already. */
-    Py_CLEAR(self->value);
+    Py_XDECREF(NXP_EXCHANGE(self->value, NULL));
     Py_CLEAR(self->pool);
     return 0;
 }
@@ -336,9 +336,9 @@ Pooled_clear(PooledObject *self)
 static void
 Pooled_dealloc(PooledObject *self)
 {
-    /* Nobody else refers to the guard any more: `held` can be read without the claim. A
-     * released guard, the common case, skips the finalizer call altogether. */
-    if (self->held && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+    /* Nobody else refers to the guard any more. A released guard, the common case, skips
+     * the finalizer call altogether. */
+    if (NXP_LOAD(self->value) != NULL && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
         return;  /* resurrected by the finalizer */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
@@ -408,9 +408,8 @@ take(PoolObject *pool)
         return NULL;
     }
     guard->pool = (PoolObject *)Py_NewRef((PyObject *)pool);
-    guard->value = value;
+    guard->value = value;  /* not yet shared with any other thread */
     guard->slot = (Py_ssize_t)slot;
-    guard->held = 1;
     guard->collected = 0;
     PyObject_GC_Track((PyObject *)guard);
     return (PyObject *)guard;
