@@ -9,11 +9,11 @@ every slot owned, even when an exception lands between two bytecodes. The public
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, TypeVar, final
+from typing import TypeVar, final
 
 from ._backends._contract import FreeList
 from ._errors import PoolExhausted, ReleasedError
-from ._facade import COLLECTED_MESSAGE, LONGEST_WAIT, RELEASED_MESSAGE, Pool, Pooled, check_timeout, value_repr
+from ._facade import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pool, Pooled, check_timeout, value_repr
 from ._slots import STALE, Home, Lease, collecting
 
 __all__ = ["PurePool", "PurePooled"]
@@ -35,29 +35,23 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
     _source: Home[T]
     _released_at: str
 
-    def __enter__(self) -> T:
+    @property
+    def value(self) -> T:
         """The pooled value; :class:`ReleasedError` once the guard has been released."""
         try:
             return self._lease.value
         except AttributeError:
             raise self._released_error() from None
 
-    if TYPE_CHECKING:
-
-        @property
-        def value(self) -> T:
-            """The pooled value; :class:`ReleasedError` once the guard has been released."""
-
-    else:  # the same function as __enter__: a with-block then costs one call less
-        value = property(__enter__)
+    def __enter__(self) -> T:
+        return self.value
 
     def release(self, _exc_type: object = None, _exc: object = None, _traceback: object = None) -> None:
         """Reset the value on this thread and return its slot to the pool.
 
         Raises :class:`ReleasedError` if the guard was already released. If ``reset``
         raises, the slot still goes back (with a fresh ``factory()`` value) and the
-        exception propagates from here. This is also ``__exit__``, whose arguments it
-        takes and ignores: a with-block then costs one Python call less.
+        exception propagates from here.
         """
         try:
             lease = self._lease
@@ -74,24 +68,19 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
         home = self._source
         if home.watcher is not None:
             self._released_at = home.watcher.released(lease.slot)
-        reset = home.reset
-        if reset is not None:
+        if home.reset is not None:
             try:
-                reset(value)
+                home.reset(value)
             except BaseException as reset_error:
                 lease.record.fresh_value_needed = True  # first: if we are interrupted again
                 home.recover(lease, reset_error)
                 raise
-        # Home.give_back, inlined: this is the hot path.
-        status = home.give(lease)
-        if status:
-            home.freelist.settle(lease, status)
-        if home.waiting:
-            home.wake()
+        home.give_back(lease)
         if home.dead:
             home.revive_dead()
 
-    __exit__ = release
+    def __exit__(self, _exc_type: object, _exc: object, _traceback: object) -> None:
+        self.release()
 
     def _released_error(self) -> ReleasedError:
         if hasattr(self, "_lease"):
@@ -115,10 +104,9 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
 class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for users, not for its facades
     """The pure facade's pool (see :class:`nexus_pool.Pool`)."""
 
-    __slots__ = ("__weakref__", "_home", "_take")
+    __slots__ = ("__weakref__", "_home")
 
     _home: Home[T]
-    _take: Callable[[], Lease[T]]
 
     @classmethod
     def _create(
@@ -131,39 +119,26 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         """A new pool; ``nexus_pool.Pool`` checked the arguments."""
         pool: PurePool[T] = object.__new__(cls)
         pool._home = Home(capacity, factory, reset, freelist_class)
-        pool._take = pool._home.take
         return pool
 
     def try_acquire(self) -> PurePooled[T] | None:
         """A guard on a free value, or ``None`` at once when every slot is out."""
-        try:
-            lease = self._take()
-        except LookupError:
-            revived = self._home.take_revived()
-            if revived is None:
-                return None
-            lease = revived
-        if lease.value is STALE:
-            self._home.remake(lease)
-        guard: PurePooled[T] = PurePooled()
-        guard._lease = lease
-        guard._source = self._home
-        return guard
+        lease = self._home.take_or_none()
+        return None if lease is None else self._lend(lease)
 
     def acquire(self, timeout: float | None = None) -> PurePooled[T]:
         """A guard on a free value, waiting up to ``timeout`` seconds (``None``: no limit).
 
         Raises :class:`PoolExhausted` when time runs out; ``timeout=0`` never waits.
         """
-        if timeout is not None and (
-            (timeout.__class__ is not float and timeout.__class__ is not int) or not 0 <= timeout <= LONGEST_WAIT
-        ):
-            timeout = check_timeout(timeout)  # raises, or settles an unusual number
-        # try_acquire's body, repeated: `with pool.acquire(0)` is as hot as try_acquire.
-        try:
-            lease = self._take()
-        except LookupError:
-            lease = self._wait(timeout)
+        seconds = check_timeout(timeout)
+        lease = self._home.take_or_none()
+        if lease is None:
+            lease = self._wait(seconds, timeout if type(timeout) in (int, float) and seconds is not None else seconds)
+        return self._lend(lease)
+
+    def _lend(self, lease: Lease[T]) -> PurePooled[T]:
+        """A new guard on ``lease`` (a dropped lease brings its slot back: see _slots.py)."""
         if lease.value is STALE:
             self._home.remake(lease)
         guard: PurePooled[T] = PurePooled()
@@ -171,13 +146,13 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         guard._source = self._home
         return guard
 
-    def _wait(self, timeout: float | None) -> Lease[T]:
-        """The slow path of ``acquire``: every slot is out."""
-        lease = self._home.take_revived() if timeout == 0 else self._home.wait_for_lease(timeout)
+    def _wait(self, seconds: float | None, shown: object) -> Lease[T]:
+        """The slow path of ``acquire``: every slot is out (and none was revived)."""
+        lease = None if seconds == 0 else self._home.wait_for_lease(seconds)
         if lease is None:
             raise PoolExhausted(
                 f"all {self._home.capacity} slots are in use"
-                + ("" if timeout == 0 else f" and none came back within {timeout} s")
+                + ("" if seconds == 0 else f" and none came back within {shown} s")
             )
         return lease
 

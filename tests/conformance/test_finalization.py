@@ -243,3 +243,23 @@ def test_a_collected_guard_returns_its_own_value_reset(backend: str) -> None:
     assert reset.count(0) == 1
     with pool.acquire(0) as again:
         assert again is value
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["lent", "free"])
+def test_a_value_that_refers_to_its_pool_is_collected(backend: str, held: bool) -> None:
+    """pool -> value -> pool (free), or guard -> value -> pool -> ... (lent): a cycle the GC frees."""
+    pool = Pool(1, lambda: Item(0), backend=backend)
+    guard = pool.acquire()
+    guard.value.payload = pool
+    value_ref = weakref.ref(guard.value)
+    pool_ref = weakref.ref(pool)
+    if not held:
+        guard.release()
+    with collecting():
+        del pool, guard
+        gc.collect()
+        # On the pure facade a lent slot is revived once the first collection ends, with
+        # the value: the cycle it then forms (pool, value) goes in the next one.
+        gc.collect()
+    assert pool_ref() is None, "the pool was not collected"
+    assert value_ref() is None, "the value was not collected"
