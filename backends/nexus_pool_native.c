@@ -12,10 +12,12 @@
  * guard's finalizer returns the slot once. A guard keeps its pool alive; the pool
  * refers to no guard, so a dropped pool frees its values by reference counting.
  *
- * The release claim: the guard's `value` is exchanged for NULL, atomically on
- * free-threaded builds (the GIL serialises it elsewhere); whoever gets the value back
- * returns the slot. release(), __exit__ and the finalizer all claim that way, so a slot
- * is returned once whichever runs first, and a guard holds its value iff `value` is set.
+ * The release claim: the guard's `value` is exchanged for NULL under the guard's
+ * critical section on free-threaded builds (the GIL serialises it elsewhere); whoever
+ * gets the value returns the slot. release(), __exit__ and the finalizer all claim that
+ * way, so a slot is returned once whichever runs first, and a guard holds its value iff
+ * `value` is set. Reading the value takes the same critical section: a reader never
+ * holds a pointer that a concurrent release could free (a failed reset drops the value).
  *
  * The public classes nexus_pool.Pool and nexus_pool.Pooled are Python base classes;
  * these types are made as their subclasses by _setup(), called by nexus_pool/_facade.py.
@@ -30,22 +32,12 @@
 
 /* ---- compatibility shims (CPython 3.10 - 3.14) ------------------------------------- */
 
-#ifdef Py_GIL_DISABLED
-#  include <stdatomic.h>
-#  define NXP_SHARED_PTR(type) _Atomic(type)
-#  define NXP_LOAD(field) atomic_load_explicit(&(field), memory_order_acquire)
-#  define NXP_EXCHANGE(field, new) atomic_exchange_explicit(&(field), (new), memory_order_acq_rel)
-#else /* the GIL serialises every access */
-#  define NXP_SHARED_PTR(type) type
-#  define NXP_LOAD(field) (field)
-static inline PyObject *
-nxp_exchange(PyObject **field, PyObject *new)
-{
-    PyObject *old = *field;
-    *field = new;
-    return old;
-}
-#  define NXP_EXCHANGE(field, new) nxp_exchange(&(field), (new))
+#if PY_VERSION_HEX >= 0x030D0000
+#  define NXP_BEGIN_CRITICAL_SECTION(op) Py_BEGIN_CRITICAL_SECTION(op)
+#  define NXP_END_CRITICAL_SECTION() Py_END_CRITICAL_SECTION()
+#else /* the GIL serialises everything a critical section would */
+#  define NXP_BEGIN_CRITICAL_SECTION(op) {
+#  define NXP_END_CRITICAL_SECTION() }
 #endif
 
 /* The exception being raised, set aside while more Python code runs, then restored. */
@@ -131,7 +123,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PoolObject *pool;      /* NULL for a guard made by calling Pooled() */
-    NXP_SHARED_PTR(PyObject *) value;  /* owned while held; NULL once released (the claim) */
+    PyObject *value;       /* owned while held; NULL once released (the claim) */
     Py_ssize_t slot;
     int collected;         /* the claim was the finalizer's: it was collected unreleased */
 } PooledObject;
@@ -211,19 +203,25 @@ give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 static PyObject *
 claim(PooledObject *guard, int collected)
 {
-    PyObject *value = NXP_EXCHANGE(guard->value, NULL);
+    PyObject *value;
+    NXP_BEGIN_CRITICAL_SECTION(guard);
+    value = guard->value;
+    guard->value = NULL;
     if (value != NULL)
-        guard->collected = collected;  /* only the winner writes it */
+        guard->collected = collected;
+    NXP_END_CRITICAL_SECTION();
     return value;
 }
 
-/* A new reference to the value while the guard holds it, else NULL. The value stays alive
- * even if a release moves it back to the pool meanwhile: the guard keeps the pool. */
+/* A new reference to the value while the guard holds it, else NULL. */
 static PyObject *
 held_value(PooledObject *guard)
 {
-    PyObject *value = NXP_LOAD(guard->value);
-    return value == NULL ? NULL : Py_NewRef(value);
+    PyObject *value;
+    NXP_BEGIN_CRITICAL_SECTION(guard);
+    value = Py_XNewRef(guard->value);
+    NXP_END_CRITICAL_SECTION();
+    return value;
 }
 
 /* ---- Pooled ------------------------------------------------------------------------- */
@@ -320,7 +318,7 @@ Pooled_traverse(PooledObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->pool);
-    Py_VISIT(NXP_LOAD(self->value));
+    Py_VISIT(self->value);  /* the collector runs with every other thread stopped */
     return 0;
 }
 
@@ -328,7 +326,7 @@ static int
 Pooled_clear(PooledObject *self)
 {
     /* The finalizer ran first (PEP 442), so a held guard's value went home already. */
-    Py_XDECREF(NXP_EXCHANGE(self->value, NULL));
+    Py_CLEAR(self->value);
     Py_CLEAR(self->pool);
     return 0;
 }
@@ -338,7 +336,7 @@ Pooled_dealloc(PooledObject *self)
 {
     /* Nobody else refers to the guard any more. A released guard, the common case, skips
      * the finalizer call altogether. */
-    if (NXP_LOAD(self->value) != NULL && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+    if (self->value != NULL && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
         return;  /* resurrected by the finalizer */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
