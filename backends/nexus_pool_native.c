@@ -32,6 +32,23 @@
 
 /* ---- compatibility shims (CPython 3.10 - 3.14) ------------------------------------- */
 
+/* stats() counters: written by the acquiring thread only, read by any. On free-threaded
+ * builds they are relaxed atomics, which a load and a store update: plain moves, no
+ * locked instruction (a second acquirer, which is misuse, can only make them miscount). */
+#ifdef Py_GIL_DISABLED
+#  include <stdatomic.h>
+typedef _Atomic int64_t nxp_count;
+typedef _Atomic double nxp_seconds;
+#  define NXP_GET(counter) atomic_load_explicit(&(counter), memory_order_relaxed)
+#  define NXP_SET(counter, value) atomic_store_explicit(&(counter), (value), memory_order_relaxed)
+#else
+typedef int64_t nxp_count;
+typedef double nxp_seconds;
+#  define NXP_GET(counter) (counter)
+#  define NXP_SET(counter, value) ((counter) = (value))
+#endif
+#define NXP_ADD(counter, amount) NXP_SET(counter, NXP_GET(counter) + (amount))
+
 #if PY_VERSION_HEX >= 0x030D0000
 #  define NXP_BEGIN_CRITICAL_SECTION(op) Py_BEGIN_CRITICAL_SECTION(op)
 #  define NXP_END_CRITICAL_SECTION() Py_END_CRITICAL_SECTION()
@@ -102,6 +119,9 @@ static PyObject *lock_type;      /* threading.Lock */
 static PyObject *longest_wait;   /* float: a longer timeout means no limit */
 static PyObject *released_message;   /* str: the ReleasedError of a released guard */
 static PyObject *collected_message;  /* str: ... of one its finalizer released */
+static PyObject *stats_type;     /* nexus_pool.PoolStats */
+static PyObject *waiter_type;    /* _slots.Waiter(take, waiting, note_wait) */
+static PyObject *monotonic;      /* time.monotonic */
 
 /* ---- the types ---------------------------------------------------------------------- */
 
@@ -118,6 +138,10 @@ typedef struct {
     PyObject *waiting;     /* set: tokens of blocked acquirers (see _slots.wait) */
     PyObject *wakeup;      /* threading.Lock used as a binary semaphore */
     PyObject *weakreflist;
+    nxp_count acquisitions;   /* the counters of stats() (see PoolStats) */
+    nxp_count exhaustions;
+    nxp_count high_water;
+    nxp_seconds wait_seconds;
 } PoolObject;
 
 typedef struct {
@@ -130,7 +154,9 @@ typedef struct {
 
 /* ---- giving a slot back ------------------------------------------------------------- */
 
-/* Wake one blocked acquirer, if any: take its token, release the semaphore. */
+/* Wake one blocked acquirer, if any: take its token; a thread's token is a plain object
+ * (release the semaphore it sleeps on), an event loop's is a callable that schedules its
+ * wake-up (as _slots.wake_token). */
 static void
 wake_waiter(PoolObject *pool)
 {
@@ -142,11 +168,13 @@ wake_waiter(PoolObject *pool)
         PyErr_Clear();  /* another release took it: that one wakes the sleeper */
     }
     else {
-        Py_DECREF(token);
-        PyObject *done = PyObject_CallMethod(pool->wakeup, "release", NULL);
+        PyObject *done = PyCallable_Check(token)
+            ? PyObject_CallNoArgs(token)
+            : PyObject_CallMethod(pool->wakeup, "release", NULL);
         if (done == NULL)
-            PyErr_Clear();  /* released already: a wake-up is pending anyway */
+            PyErr_Clear();  /* released already (a wake-up is pending), or the loop closed */
         Py_XDECREF(done);
+        Py_DECREF(token);
     }
     nxp_error_restore(saved);
 }
@@ -410,6 +438,10 @@ take(PoolObject *pool)
     guard->slot = (Py_ssize_t)slot;
     guard->collected = 0;
     PyObject_GC_Track((PyObject *)guard);
+    NXP_ADD(pool->acquisitions, 1);
+    int64_t in_use = (int64_t)pool->capacity - nxp_available(pool->stack);
+    if (in_use > NXP_GET(pool->high_water))
+        NXP_SET(pool->high_water, in_use);
     return (PyObject *)guard;
 }
 
@@ -417,9 +449,65 @@ static PyObject *
 Pool_try_acquire(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *guard = take(self);
+    if (guard == NULL && !PyErr_Occurred()) {
+        NXP_ADD(self->exhaustions, 1);
+        Py_RETURN_NONE;
+    }
+    return guard;
+}
+
+/* _take(): try_acquire() without counting an exhaustion; what a waiting acquirer calls. */
+static PyObject *
+Pool_take(PoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *guard = take(self);
     if (guard == NULL && !PyErr_Occurred())
         Py_RETURN_NONE;
     return guard;
+}
+
+/* Count one exhaustion and the seconds waited (a float object; an error sets nothing). */
+static void
+note_wait(PoolObject *self, PyObject *seconds)
+{
+    NXP_ADD(self->exhaustions, 1);
+    double waited = PyFloat_AsDouble(seconds);
+    if (waited == -1.0 && PyErr_Occurred())
+        PyErr_Clear();  /* a statistic is never worth an error */
+    else
+        NXP_ADD(self->wait_seconds, waited);
+}
+
+static PyObject *
+Pool_note_wait(PoolObject *self, PyObject *seconds)
+{
+    note_wait(self, seconds);
+    Py_RETURN_NONE;
+}
+
+/* _waiter() -> _slots.Waiter: what acquire_async needs (see nexus_pool/_async.py). */
+static PyObject *
+Pool_waiter(PoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *take_method = PyObject_GetAttrString((PyObject *)self, "_take");
+    PyObject *note_method = PyObject_GetAttrString((PyObject *)self, "_note_wait");
+    PyObject *waiter = NULL;
+    if (take_method != NULL && note_method != NULL)
+        waiter = PyObject_CallFunctionObjArgs(waiter_type, take_method, self->waiting, note_method, NULL);
+    Py_XDECREF(take_method);
+    Py_XDECREF(note_method);
+    return waiter;
+}
+
+static PyObject *
+Pool_stats(PoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t in_use = self->capacity - (Py_ssize_t)nxp_available(self->stack);
+    return PyObject_CallFunction(stats_type, "nnLLLd", self->capacity, in_use,
+                                 (long long)NXP_GET(self->high_water),
+                                 (long long)NXP_GET(self->acquisitions),
+                                 (long long)NXP_GET(self->exhaustions),
+                                 (double)NXP_GET(self->wait_seconds));
 }
 
 static PyObject *
@@ -497,18 +585,33 @@ Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     }
     if (zero) {
         Py_DECREF(seconds);
+        NXP_ADD(self->exhaustions, 1);
         return exhausted(self, NULL);
     }
     /* Every slot is out: wait in Python, which runs the eval loop now and then (signals,
      * and on free-threaded builds the deallocation of guards other threads dropped). */
-    PyObject *take_method = PyObject_GetAttrString((PyObject *)self, "try_acquire");
-    if (take_method == NULL) {
+    PyObject *take_method = PyObject_GetAttrString((PyObject *)self, "_take");
+    PyObject *started = take_method == NULL ? NULL : PyObject_CallNoArgs(monotonic);
+    if (started == NULL) {
+        Py_XDECREF(take_method);
         Py_XDECREF(seconds);
         return NULL;
     }
     guard = PyObject_CallFunctionObjArgs(wait_helper, take_method, self->waiting, self->wakeup,
                                          seconds == NULL ? Py_None : seconds, NULL);
     Py_DECREF(take_method);
+    /* Count the wait whatever happened (a signal may have ended it), keeping the error. */
+    nxp_error saved = nxp_error_take();
+    PyObject *ended = PyObject_CallNoArgs(monotonic);
+    PyObject *waited = ended == NULL ? NULL : PyNumber_Subtract(ended, started);
+    if (waited != NULL)
+        note_wait(self, waited);
+    else
+        PyErr_Clear();
+    Py_XDECREF(waited);
+    Py_XDECREF(ended);
+    Py_DECREF(started);
+    nxp_error_restore(saved);
     if (guard == Py_None) {
         Py_DECREF(guard);
         guard = exhausted(self, seconds == NULL ? Py_None : seconds);
@@ -679,6 +782,10 @@ static PyMethodDef Pool_methods[] = {
      "A guard on a free value, waiting up to timeout seconds (None: no limit)."},
     {"available", (PyCFunction)Pool_available, METH_NOARGS, "How many slots are free now."},
     {"handoff", (PyCFunction)Pool_handoff, METH_NOARGS, "Give up ownership (checked by debug only)."},
+    {"stats", (PyCFunction)Pool_stats, METH_NOARGS, "A snapshot of this pool's counters (a PoolStats)."},
+    {"_take", (PyCFunction)Pool_take, METH_NOARGS, NULL},
+    {"_note_wait", (PyCFunction)Pool_note_wait, METH_O, NULL},
+    {"_waiter", (PyCFunction)Pool_waiter, METH_NOARGS, NULL},
     {"__reduce_ex__", (PyCFunction)Pool_reduce_ex, METH_O, NULL},
     {"_create", (PyCFunction)(void (*)(void))Pool_create, METH_FASTCALL | METH_CLASS, NULL},
     {NULL, NULL, 0, NULL},
@@ -751,7 +858,10 @@ native_setup(PyObject *module, PyObject *args)
         || !(lock_type = take_helper(helpers, "Lock"))
         || !(longest_wait = take_helper(helpers, "longest_wait"))
         || !(released_message = take_helper(helpers, "released_message"))
-        || !(collected_message = take_helper(helpers, "collected_message")))
+        || !(collected_message = take_helper(helpers, "collected_message"))
+        || !(stats_type = take_helper(helpers, "PoolStats"))
+        || !(waiter_type = take_helper(helpers, "Waiter"))
+        || !(monotonic = take_helper(helpers, "monotonic")))
         return NULL;
     PyObject *bases = PyTuple_Pack(1, pool_base);
     if (bases == NULL)

@@ -8,16 +8,20 @@
 4
 """
 
+from ._async import AsyncAcquisition
 from ._backends import available_backends
 from ._errors import BackendUnavailable, OwnershipError, PoolError, PoolExhausted, ReleasedError
 from ._facade import Pool, Pooled
+from ._stats import PoolStats
 
 __all__ = [
+    "AsyncAcquisition",
     "BackendUnavailable",
     "OwnershipError",
     "Pool",
     "PoolError",
     "PoolExhausted",
+    "PoolStats",
     "Pooled",
     "ReleasedError",
     "available_backends",

@@ -25,9 +25,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, SupportsIndex, TypeVar, final
 
+from ._async import AsyncAcquisition
 from ._backends import select
 from ._backends._contract import FreeList
 from ._errors import PoolExhausted, ReleasedError
+from ._stats import PoolStats
+
+if TYPE_CHECKING:
+    from ._slots import Waiter
 
 __all__ = [
     "FACADES",
@@ -239,6 +244,25 @@ class Pool(Generic[T]):
         def handoff(self) -> None:
             """Give up ownership: the next thread that acquires becomes the owner."""
 
+        def stats(self) -> PoolStats:
+            """A snapshot of this pool's counters (see :class:`nexus_pool.PoolStats`)."""
+
+        def _waiter(self) -> Waiter[Pooled[T]]:
+            """What ``acquire_async`` needs: an uncounted take, the waiting set, a counter."""
+
+    def acquire_async(self, timeout: float | None = None) -> AsyncAcquisition[T]:
+        """Acquire from a coroutine: ``await pool.acquire_async()`` gives a guard,
+        ``async with pool.acquire_async() as value:`` the value, released at the end.
+
+        The event loop is then the pool's one acquiring thread; releases from any thread
+        (``run_in_executor`` workers, other tasks) wake it. Waits up to ``timeout``
+        seconds (``None``: no limit) without blocking the loop, then raises
+        :class:`PoolExhausted`. Cancelling the waiting task loses no slot.
+        """
+        seconds = check_timeout(timeout)
+        shown = timeout if type(timeout) in (int, float) and seconds is not None else seconds
+        return AsyncAcquisition(self, seconds, shown)
+
     def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
         raise TypeError("Pool objects cannot be copied or pickled: they own their values")
 
@@ -262,7 +286,9 @@ def _load_native() -> tuple[Any, str]:
             f"its compiled module is missing ({exc}); pip builds it at install time, which "
             "needs a C compiler (see `python -m nexus_pool`)"
         )
-    from ._slots import add_note, wait
+    from time import monotonic
+
+    from ._slots import Waiter, add_note, wait
 
     pool_type, _pooled_type = _native._setup(
         Pool,
@@ -278,6 +304,9 @@ def _load_native() -> tuple[Any, str]:
             "longest_wait": LONGEST_WAIT,
             "released_message": RELEASED_MESSAGE,
             "collected_message": COLLECTED_MESSAGE,
+            "PoolStats": PoolStats,
+            "Waiter": Waiter,
+            "monotonic": monotonic,
         },
     )
     return pool_type, ""

@@ -9,12 +9,14 @@ every slot owned, even when an exception lands between two bytecodes. The public
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import monotonic
 from typing import TypeVar, final
 
 from ._backends._contract import FreeList
 from ._errors import PoolExhausted, ReleasedError
 from ._facade import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pool, Pooled, check_timeout, value_repr
-from ._slots import STALE, Home, Lease, collecting
+from ._slots import STALE, Home, Lease, Waiter, collecting
+from ._stats import PoolStats
 
 __all__ = ["PurePool", "PurePooled"]
 
@@ -104,9 +106,14 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
 class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for users, not for its facades
     """The pure facade's pool (see :class:`nexus_pool.Pool`)."""
 
-    __slots__ = ("__weakref__", "_home")
+    # The counters behind stats(), kept by the acquiring thread alone.
+    __slots__ = ("__weakref__", "_acquisitions", "_exhaustions", "_high_water", "_home", "_wait_seconds")
 
     _home: Home[T]
+    _acquisitions: int
+    _exhaustions: int
+    _high_water: int
+    _wait_seconds: float
 
     @classmethod
     def _create(
@@ -119,12 +126,17 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         """A new pool; ``nexus_pool.Pool`` checked the arguments."""
         pool: PurePool[T] = object.__new__(cls)
         pool._home = Home(capacity, factory, reset, freelist_class)
+        pool._acquisitions = pool._exhaustions = pool._high_water = 0
+        pool._wait_seconds = 0.0
         return pool
 
     def try_acquire(self) -> PurePooled[T] | None:
         """A guard on a free value, or ``None`` at once when every slot is out."""
         lease = self._home.take_or_none()
-        return None if lease is None else self._lend(lease)
+        if lease is None:
+            self._exhaustions += 1
+            return None
+        return self._lend(lease)
 
     def acquire(self, timeout: float | None = None) -> PurePooled[T]:
         """A guard on a free value, waiting up to ``timeout`` seconds (``None``: no limit).
@@ -143,18 +155,55 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
             self._home.remake(lease)
         guard: PurePooled[T] = PurePooled()
         guard._lease = lease
-        guard._source = self._home
+        guard._source = home = self._home
+        self._acquisitions += 1
+        in_use = home.capacity - home.freelist.available()
+        if in_use > self._high_water:
+            self._high_water = in_use
         return guard
 
     def _wait(self, seconds: float | None, shown: object) -> Lease[T]:
         """The slow path of ``acquire``: every slot is out (and none was revived)."""
-        lease = None if seconds == 0 else self._home.wait_for_lease(seconds)
+        self._exhaustions += 1
+        if seconds == 0:
+            lease = None
+        else:
+            started = monotonic()
+            try:
+                lease = self._home.wait_for_lease(seconds)
+            finally:
+                self._wait_seconds += monotonic() - started
         if lease is None:
             raise PoolExhausted(
                 f"all {self._home.capacity} slots are in use"
                 + ("" if seconds == 0 else f" and none came back within {shown} s")
             )
         return lease
+
+    def _waiter(self) -> Waiter[Pooled[T]]:
+        home = self._home
+
+        def take() -> Pooled[T] | None:
+            lease = home.take_or_none()
+            return None if lease is None else self._lend(lease)
+
+        return Waiter(take, home.waiting, self._note_wait)
+
+    def _note_wait(self, seconds: float) -> None:
+        self._exhaustions += 1
+        self._wait_seconds += seconds
+
+    def stats(self) -> PoolStats:
+        """A snapshot of this pool's counters (see :class:`nexus_pool.PoolStats`)."""
+        capacity = self._home.capacity
+        return PoolStats(
+            capacity,
+            capacity - self.available(),
+            self._high_water,
+            self._acquisitions,
+            self._exhaustions,
+            self._wait_seconds,
+        )
 
     @property
     def capacity(self) -> int:

@@ -64,6 +64,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from functools import partial
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
@@ -79,10 +80,12 @@ __all__ = [
     "Home",
     "Lease",
     "Record",
+    "Waiter",
     "add_note",
     "collecting",
     "collection_running",
     "wait",
+    "wake_token",
 ]
 
 T = TypeVar("T")
@@ -333,13 +336,10 @@ class Home(Generic[T]):
     def wake(self) -> None:
         """Wake the acquirer whose token this takes; safe anywhere, finalizers included."""
         try:
-            self.waiting.pop()
+            token = self.waiting.pop()
         except KeyError:
             return  # another release took it: that one wakes the sleeper
-        try:
-            self.wakeup.release()
-        except RuntimeError:
-            pass  # released already: a wake-up is pending anyway
+        wake_token(token, self.wakeup)
 
     def recover(self, lease: Lease[T], reset_error: BaseException) -> None:
         """``reset`` raised during a release: give the slot back with a fresh value."""
@@ -466,6 +466,38 @@ class Home(Generic[T]):
 
 
 X = TypeVar("X")
+
+
+def wake_token(token: object, wakeup: Lock) -> None:
+    """Wake the acquirer that put ``token`` in its pool's waiting set.
+
+    A thread blocked in ``acquire`` waits for ``wakeup`` (its token is a plain object);
+    an event loop in ``acquire_async`` gives a callable token that schedules its wake-up
+    (see ``_async.py``). The native facade does the same in C (``wake_waiter``).
+    """
+    if callable(token):
+        try:
+            token()
+        except Exception:  # noqa: S110 - the loop closed: nobody is left to wake
+            pass
+        return
+    try:
+        wakeup.release()
+    except RuntimeError:
+        pass  # released already: a wake-up is pending anyway
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Waiter(Generic[X]):
+    """What ``acquire_async`` needs from a facade's pool (``pool._waiter()``)."""
+
+    take: Callable[[], X | None]
+    """A guard, or None when every slot is out; counts acquisitions, not exhaustions."""
+    waiting: set[object]
+    """The tokens of blocked acquirers; a release takes one and wakes its owner."""
+    note_wait: Callable[[float], None]
+    """Counts one exhaustion and the seconds waited, for ``stats()``."""
 
 
 def wait(take: Callable[[], X | None], waiting: set[object], wakeup: Lock, timeout: float | None) -> X | None:

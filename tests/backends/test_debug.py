@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import asyncio
 import gc
 import inspect
 import os
@@ -259,4 +260,24 @@ def test_slot_returns_even_when_the_warning_is_an_error(pool: Pool[Item], monkey
         warnings.simplefilter("error", ResourceWarning)
         del guard
     assert len(seen) == 1 and isinstance(seen[0], ResourceWarning)
+    assert pool.available() == 4
+
+
+def test_acquiring_in_to_thread_beside_an_event_loop_is_caught(pool: Pool[Item]) -> None:
+    """``asyncio.to_thread(pool.acquire)`` makes an executor thread a second acquirer."""
+
+    async def main() -> BaseException | None:
+        async with pool.acquire_async():  # the loop's thread now owns the pool
+            try:
+                guard = await asyncio.to_thread(pool.acquire)
+            except OwnershipError as error:
+                return error
+            guard.release()
+            return None
+
+    error = asyncio.run(main())
+    assert isinstance(error, OwnershipError)
+    me = threading.current_thread()
+    assert f"owned by thread {me.name!r} (ident {me.ident})" in str(error)
+    assert "asyncio_" in str(error), "the executor thread is named too"
     assert pool.available() == 4

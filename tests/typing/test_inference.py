@@ -5,10 +5,12 @@ The same functions also run under pytest, so every line here is real, working co
 
 from __future__ import annotations
 
+import asyncio
+
 from typing_extensions import assert_type
 
 import nexus_pool.sync
-from nexus_pool import Pool, Pooled
+from nexus_pool import AsyncAcquisition, Pool, Pooled, PoolStats
 
 
 def clear(buffer: bytearray) -> None:
@@ -44,3 +46,26 @@ def test_pool_properties() -> None:
     assert_type(pool.available(), int)
     assert_type(pool.backend, str)
     assert_type(pool.handoff(), None)
+
+
+def test_statistics() -> None:
+    stats = Pool(2, bytearray).stats()
+    assert_type(stats, PoolStats)
+    assert_type(stats.in_use, int)
+    assert_type(stats.high_water, int)
+    assert_type(stats.exhaustions, int)
+    assert_type(stats.wait_seconds, float)
+
+
+def test_async_acquisition() -> None:
+    pool = Pool(2, bytearray, clear)
+    assert_type(pool.acquire_async(), AsyncAcquisition[bytearray])
+
+    async def main() -> None:
+        guard = await pool.acquire_async(timeout=1)
+        assert_type(guard, Pooled[bytearray])
+        guard.release()
+        async with pool.acquire_async() as buffer:
+            assert_type(buffer, bytearray)
+
+    asyncio.run(main())
