@@ -10,6 +10,7 @@ import asyncio
 from typing_extensions import assert_type
 
 import nexus_pool.sync
+from nexus_pool import local
 from nexus_pool import AsyncAcquisition, Pool, Pooled, PoolStats
 
 
@@ -69,3 +70,17 @@ def test_async_acquisition() -> None:
             assert_type(buffer, bytearray)
 
     asyncio.run(main())
+
+
+def test_local_pools() -> None:
+    growable = local.Pool(bytearray, clear)
+    assert_type(growable, local.Pool[bytearray])
+    assert_type(growable.acquire(), Pooled[bytearray])
+    assert_type(growable.try_acquire(), Pooled[bytearray] | None)
+    assert_type(growable.take(), bytearray)
+    bounded = local.BoundedPool(2, lambda: [0.5])
+    assert_type(bounded, local.BoundedPool[list[float]])
+    with bounded.acquire() as numbers:
+        assert_type(numbers, list[float])
+    assert_type(bounded.capacity, int)
+    assert_type(bounded.available(), int)

@@ -1,0 +1,320 @@
+"""The single-thread pools (``nexus_pool.local``): the Rust crate's ``local::Pool`` and
+``local::BoundedPool``.
+
+For a producer whose values never leave its thread, or whose consumers forward them
+instead of releasing them: one thread acquires *and* releases, so the free list is a
+plain list and nothing on the hot path locks. Guards are :class:`nexus_pool.Pooled`
+guards with the same protocol (``value``, ``release()``, ``with``, ``ReleasedError``).
+
+Every value is owned by one :class:`_Slot` that is always held, by the free list or by
+one guard (the pure facade's rule, see ``_slots.py``): releasing moves the slot back
+into the list, so released guards die without running Python code; a slot that dies
+while lent (its guard was dropped, or an exception cut an acquisition short) gives its
+value back from ``_Slot.__del__``. A slot refers to its pool weakly and a free slot's
+pool keeps it, so a dropped pool frees its values by reference counting.
+
+Under the ``debug`` backend (``backend="debug"`` or ``NEXUS_POOL_BACKEND=debug``) the
+pools check that acquisitions and releases happen on the owning thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from collections.abc import Callable
+from typing import Any, Final, Generic, SupportsIndex, TypeVar, final
+
+from ._backends import select
+from ._backends.debug import DebugFreeList, _claim, _current_token
+from ._errors import OwnershipError, PoolExhausted, ReleasedError
+from ._facade import RELEASED_MESSAGE, Pooled, check_capacity, value_repr
+
+__all__ = ["BoundedPool", "LocalPooled", "Pool"]
+
+T = TypeVar("T")
+
+_STALE: Final[Any] = object()
+"""The value of a slot whose ``factory()`` failed: made again when next acquired."""
+
+
+@final
+class _Slot(Generic[T]):
+    __slots__ = ("pool", "value")
+
+    pool: weakref.ref[_LocalPool[T]]
+    value: T
+
+    def __del__(self) -> None:
+        # Reached only for a slot dropped while lent: free slots die with their pool,
+        # whose weak reference is dead by then.
+        pool = self.pool()
+        if pool is not None:
+            pool._recycle(self.value)
+
+
+@final
+class _Ownership:
+    """The ``debug`` check of a local pool: one owning thread acquires and releases."""
+
+    __slots__ = ("_tracker",)
+
+    def __init__(self) -> None:
+        # The debug backend's ownership record, without its free list's slots.
+        self._tracker: DebugFreeList[Any] = DebugFreeList([])
+
+    def acquiring(self) -> None:
+        self._tracker._take_ownership()
+
+    def releasing(self) -> None:
+        _epoch, owner = self._tracker._current_owner()
+        if owner is not None and owner() is not _current_token():
+            raise OwnershipError(
+                f"thread {_claim()} tried to release a guard of a local pool owned by thread "
+                f"{owner}. A local pool's guards are released on its own thread; to release "
+                "from other threads, use nexus_pool.Pool."
+            )
+
+    def handoff(self) -> None:
+        self._tracker.handoff()
+
+
+@final
+class LocalPooled(Pooled[T]):  # type: ignore[misc]  # the public class is final for users, not for its implementations
+    """A local pool's guard (see :class:`nexus_pool.Pooled`)."""
+
+    # _slot is present exactly while the guard holds its value; deleting it is the claim.
+    __slots__ = ("_pool", "_slot")
+
+    _pool: _LocalPool[T]
+    _slot: _Slot[T]
+
+    @property
+    def value(self) -> T:
+        try:
+            return self._slot.value
+        except AttributeError:
+            raise ReleasedError(RELEASED_MESSAGE) from None
+
+    def __enter__(self) -> T:
+        return self.value
+
+    def release(self, _exc_type: object = None, _exc: object = None, _traceback: object = None) -> None:
+        pool = self._pool
+        if pool._ownership is not None:
+            pool._ownership.releasing()
+        try:
+            slot = self._slot
+            del self._slot
+        except AttributeError:
+            raise ReleasedError(RELEASED_MESSAGE) from None
+        if pool._reset is not None:
+            try:
+                pool._reset(slot.value)
+            except BaseException:
+                slot.value = _STALE  # never lend the half-reset value
+                pool._free.append(slot)
+                raise
+        pool._free.append(slot)
+
+    def __exit__(self, _exc_type: object, _exc: object, _traceback: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        try:
+            value = self._slot.value
+        except AttributeError:
+            return "<Pooled (released)>"
+        return f"<Pooled local value={value_repr(value)}>"
+
+
+class _LocalPool(Generic[T]):
+    """What both local pools share."""
+
+    __slots__ = ("__weakref__", "_backend", "_factory", "_free", "_ownership", "_ref", "_reset")
+
+    _free: list[_Slot[T]]
+
+    def _setup(self, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None) -> None:
+        if not callable(factory):
+            raise TypeError(f"factory must be callable, not {type(factory).__name__}")
+        if reset is not None and not callable(reset):
+            raise TypeError(f"reset must be callable or None, not {type(reset).__name__}")
+        # The sync pools' names and rules (argument, environment, default); a local pool
+        # needs no free-list engine, so only "debug", which checks threads, changes it.
+        checked = select(backend).name == "debug"
+        self._backend = "debug" if checked else "local"
+        self._ownership = _Ownership() if checked else None
+        self._factory = factory
+        self._reset = reset
+        self._free = []
+        self._ref = weakref.ref(self)
+
+    def _new_slot(self, value: T) -> _Slot[T]:
+        slot: _Slot[T] = _Slot()
+        slot.pool = self._ref
+        slot.value = value
+        return slot
+
+    def try_acquire(self) -> Pooled[T] | None:
+        """A guard on a free value, or ``None`` when none is free (never calls ``factory``)."""
+        if self._ownership is not None:
+            self._ownership.acquiring()
+        try:
+            slot = self._free.pop()
+        except IndexError:
+            return None
+        return self._lend(slot)
+
+    def _lend(self, slot: _Slot[T]) -> LocalPooled[T]:
+        if slot.value is _STALE:
+            try:
+                slot.value = self._factory()
+            except BaseException:
+                self._free.append(slot)
+                raise
+        guard: LocalPooled[T] = LocalPooled()
+        guard._slot = slot
+        guard._pool = self
+        return guard
+
+    def _recycle(self, value: T) -> None:
+        """A slot died while lent (its guard was dropped): reset its value and keep it."""
+        if self._reset is not None and value is not _STALE:
+            try:
+                self._reset(value)
+            except Exception as error:
+                sys.unraisablehook(_unraisable(error, self))
+                value = _STALE
+        self._free.append(self._new_slot(value))
+
+    def available(self) -> int:
+        """How many values are free now."""
+        return len(self._free)
+
+    @property
+    def backend(self) -> str:
+        """``"debug"`` when threads are checked, else ``"local"`` (a plain list, no locks)."""
+        return self._backend
+
+    def handoff(self) -> None:
+        """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
+        if self._ownership is not None:
+            self._ownership.handoff()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        raise TypeError(f"{type(self).__name__} objects cannot be copied or pickled: they own their values")
+
+
+def _unraisable(error: BaseException, pool: object) -> Any:
+    class Unraisable:
+        exc_type = type(error)
+        exc_value = error
+        exc_traceback = error.__traceback__
+        err_msg = "Exception ignored in reset() of a value returned by garbage collection"
+        object = pool
+
+    return Unraisable()
+
+
+@final
+class Pool(_LocalPool[T]):
+    """A growable single-thread pool: ``acquire()`` calls ``factory()`` when none is free.
+
+    ``reset(value)``, if given, runs at each release. Values are kept for reuse however
+    many there are; ``take()`` and ``put()`` move a value out of and into the pool.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
+    ) -> None:
+        self._setup(factory, reset, backend)
+
+    def acquire(self) -> Pooled[T]:
+        """A guard on a free value, or on a new one made by ``factory()``."""
+        if self._ownership is not None:
+            self._ownership.acquiring()
+        try:
+            slot = self._free.pop()
+        except IndexError:
+            slot = self._new_slot(self._factory())
+        return self._lend(slot)
+
+    def take(self) -> T:
+        """A value that leaves the pool for good (a free one, else a new one)."""
+        if self._ownership is not None:
+            self._ownership.acquiring()
+        try:
+            slot = self._free.pop()
+        except IndexError:
+            return self._factory()
+        value = slot.value
+        if value is _STALE:
+            value = self._factory()
+        slot.pool = _dead_ref  # it leaves: its death returns nothing
+        return value
+
+    def put(self, value: T) -> None:
+        """Add ``value`` to the pool (``reset`` is not called: pass it ready for reuse)."""
+        if self._ownership is not None:
+            self._ownership.releasing()
+        self._free.append(self._new_slot(value))
+
+    def __repr__(self) -> str:
+        return f"<nexus_pool.local.Pool available={len(self._free)} backend={self._backend!r}>"
+
+
+@final
+class BoundedPool(_LocalPool[T]):
+    """A fixed single-thread pool: ``capacity`` values made now by ``factory()``."""
+
+    __slots__ = ("_capacity",)
+
+    def __init__(
+        self,
+        capacity: SupportsIndex,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None = None,
+        *,
+        backend: str | None = None,
+    ) -> None:
+        self._capacity = check_capacity(capacity)
+        self._setup(factory, reset, backend)
+        values = [factory() for _ in range(self._capacity)]
+        self._free = [self._new_slot(value) for value in reversed(values)]  # pops 0, 1, 2, ... first
+
+    @property
+    def capacity(self) -> int:
+        """The number of values, fixed at construction."""
+        return self._capacity
+
+    def acquire(self) -> Pooled[T]:
+        """A guard on a free value; :class:`PoolExhausted` at once when none is free.
+
+        Only this thread returns values, so waiting could never end.
+        """
+        guard = self.try_acquire()
+        if guard is None:
+            raise PoolExhausted(
+                f"all {self._capacity} values of this local.BoundedPool are in use; only its "
+                "own thread releases them, so acquire() does not wait"
+            )
+        return guard
+
+    def __repr__(self) -> str:
+        return (
+            f"<nexus_pool.local.BoundedPool capacity={self._capacity} available={len(self._free)} "
+            f"backend={self._backend!r}>"
+        )
+
+
+def _dead_reference() -> weakref.ref[Any]:
+    target = _LocalPool[Any]()
+    reference = weakref.ref(target)
+    del target
+    return reference
+
+
+_dead_ref: Final = _dead_reference()
+"""What a slot that leaves its pool (``take()``) points to: its death returns nothing."""

@@ -1,0 +1,256 @@
+"""``nexus_pool.local``: the single-thread pools, plain and under the ``debug`` backend.
+
+Instruments from the conformance suite observe them from outside: ``Factory`` and
+``Reset`` record what the pool did to values.
+"""
+
+from __future__ import annotations
+
+import gc
+import pickle
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from nexus_pool import OwnershipError, Pooled, PoolExhausted, ReleasedError, local
+
+from ..conformance.support import Factory, FactoryFailed, Item, Reset, ResetFailed, collecting, running, spawn
+
+CHECKS = ["local", "debug"]
+
+
+@pytest.fixture(params=CHECKS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """``local``: plain (given as ``backend=None``); ``debug``: threads checked."""
+    return str(request.param)
+
+
+def _backend_arg(backend: str) -> str | None:
+    return None if backend == "local" else backend
+
+
+def growable(backend: str) -> tuple[local.Pool[Item], Factory, Reset]:
+    factory, reset = Factory(), Reset()
+    return local.Pool(factory, reset, backend=_backend_arg(backend)), factory, reset
+
+
+def bounded(backend: str, capacity: int = 3) -> tuple[local.BoundedPool[Item], Factory, Reset]:
+    factory, reset = Factory(), Reset()
+    return local.BoundedPool(capacity, factory, reset, backend=_backend_arg(backend)), factory, reset
+
+
+def test_the_backend_says_whether_threads_are_checked(backend: str) -> None:
+    assert growable(backend)[0].backend == backend
+    assert bounded(backend)[0].backend == backend
+
+
+def test_growable_pool_makes_values_on_demand_and_keeps_them(backend: str) -> None:
+    pool, factory, reset = growable(backend)
+    assert pool.available() == 0 and factory.calls == 0
+    assert pool.try_acquire() is None, "try_acquire never calls the factory"
+    assert factory.calls == 0
+    first, second = pool.acquire(), pool.acquire()
+    assert isinstance(first, Pooled)
+    assert (first.value.serial, second.value.serial, factory.calls) == (0, 1, 2)
+    first.value.payload = "used"
+    first.release()
+    second.release()
+    assert pool.available() == 2
+    assert reset.calls == [(0, threading.get_ident()), (1, threading.get_ident())]
+    again = pool.try_acquire()
+    assert again is not None and again.value.serial == 1, "the most recently released comes out first"
+    again.release()
+    assert factory.calls == 2 and pool.available() == 2
+
+
+def test_bounded_pool_makes_its_values_up_front_and_never_more(backend: str) -> None:
+    pool, factory, _ = bounded(backend, capacity=3)
+    assert (factory.calls, pool.capacity, pool.available()) == (3, 3, 3)
+    guards = [pool.acquire(), pool.try_acquire(), pool.acquire()]
+    assert [g.value.serial for g in guards if g is not None] == [0, 1, 2]
+    assert pool.try_acquire() is None
+    with pytest.raises(PoolExhausted, match="all 3 values of this local.BoundedPool are in use"):
+        pool.acquire()
+    for guard in guards:
+        assert guard is not None
+        guard.release()
+    assert pool.available() == 3 and factory.calls == 3
+
+
+@pytest.mark.parametrize("make", [growable, bounded])
+def test_the_guard_protocol(backend: str, make: Callable[[str], tuple[Any, Factory, Reset]]) -> None:
+    pool, _, reset = make(backend)
+    guard = pool.acquire()
+    with guard as item:
+        assert item is guard.value
+    assert len(reset.calls) == 1
+    with pytest.raises(ReleasedError, match="already released"):
+        guard.value
+    with pytest.raises(ReleasedError):
+        guard.release()
+    with pytest.raises(ReleasedError):
+        with guard:
+            pass
+    assert len(reset.calls) == 1, "a double release does not reset again"
+    assert repr(guard) == "<Pooled (released)>"
+    assert "value=Item(" in repr(pool.acquire())
+    with pytest.raises(TypeError, match="cannot be copied or pickled"):
+        pickle.dumps(pool.acquire())
+    with pytest.raises(TypeError, match="cannot be copied or pickled"):
+        pickle.dumps(pool)
+
+
+@pytest.mark.parametrize("make", [growable, bounded])
+def test_a_dropped_guard_gives_its_value_back_reset(backend: str, make: Callable[[str], tuple[Any, Factory, Reset]]) -> None:
+    pool, _, reset = make(backend)
+    guard = pool.acquire()
+    before = pool.available() + 1
+    guard.value.payload = "dirty"
+    item = guard.value
+    with collecting():
+        del guard
+    assert pool.available() == before
+    assert item.payload is None and len(reset.calls) == 1
+
+
+@pytest.mark.parametrize("make", [growable, bounded])
+def test_a_guard_in_a_cycle_with_its_value_is_collected_and_returned(
+    backend: str, make: Callable[[str], tuple[Any, Factory, Reset]]
+) -> None:
+    pool, factory, reset = make(backend)
+    guard = pool.acquire()
+    before = pool.available() + 1
+    guard.value.payload = guard  # value -> guard -> slot -> value
+    factory.made.clear()  # the factory's record must not keep the cycle alive
+    with collecting():
+        del guard
+        gc.collect()
+    assert pool.available() == before
+    assert len(reset.calls) == 1
+    again = pool.acquire()
+    assert again.value.payload is None
+    again.release()
+
+
+def test_a_failing_reset_never_lends_the_half_reset_value(backend: str) -> None:
+    pool, factory, reset = bounded(backend, capacity=1)
+    guard = pool.acquire()
+    reset.fail_serials.add(0)
+    with pytest.raises(ResetFailed):
+        guard.release()
+    assert pool.available() == 1
+    fresh = pool.acquire()
+    assert fresh.value.serial == 1 and factory.calls == 2
+    factory.failures_left = 1
+    reset.fail_serials.add(1)
+    with pytest.raises(ResetFailed):
+        fresh.release()
+    with pytest.raises(FactoryFailed):
+        pool.acquire()
+    assert pool.available() == 1, "a failed factory leaves the slot free"
+    last = pool.acquire()
+    assert last.value.serial == 2
+    last.release()
+
+
+def test_a_failing_factory_in_a_growable_pool_changes_nothing(backend: str) -> None:
+    pool, factory, _ = growable(backend)
+    factory.failures_left = 1
+    with pytest.raises(FactoryFailed):
+        pool.acquire()
+    assert pool.available() == 0
+    pool.acquire().release()
+    assert pool.available() == 1
+
+
+@pytest.mark.parametrize("make", [growable, bounded])
+def test_guards_outlive_their_pool_and_a_dropped_pool_frees_its_values(
+    backend: str, make: Callable[[str], tuple[Any, Factory, Reset]]
+) -> None:
+    pool, factory, _ = make(backend)
+    guard = pool.acquire()
+    pool_ref = weakref.ref(pool)
+    values = [weakref.ref(item) for item in factory.made]
+    del pool
+    assert pool_ref() is not None, "a guard keeps its pool"
+    guard.release()
+    del guard
+    factory.made.clear()
+    assert pool_ref() is None, "freed by reference counting"
+    assert all(value() is None for value in values)
+
+
+def test_take_and_put_move_values_out_of_and_into_a_growable_pool(backend: str) -> None:
+    pool, factory, reset = growable(backend)
+    made = pool.take()
+    assert made.serial == 0 and pool.available() == 0
+    pool.put(made)
+    assert pool.available() == 1 and reset.calls == []
+    taken = pool.take()
+    assert taken is made and pool.available() == 0
+    del taken, made
+    gc.collect()
+    assert pool.available() == 0, "a taken value never comes back by itself"
+
+
+def test_bad_arguments(backend: str) -> None:
+    with pytest.raises(ValueError, match="capacity must be >= 1"):
+        local.BoundedPool(0, object)
+    with pytest.raises(TypeError, match="capacity must be an int"):
+        local.BoundedPool("3", object)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="factory must be callable"):
+        local.Pool(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="reset must be callable or None"):
+        local.BoundedPool(2, object, 5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown backend 'fast'"):
+        local.Pool(object, backend="fast")
+
+
+def on_thread(action: Callable[[], object], name: str) -> BaseException | None:
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as exc:
+            raised.append(exc)
+
+    with running(spawn(run, name=name)):
+        pass
+    return raised[0] if raised else None
+
+
+@pytest.mark.parametrize("make", [growable, bounded])
+def test_debug_checks_the_thread_of_every_acquisition_and_release(
+    make: Callable[[str], tuple[Any, Factory, Reset]],
+) -> None:
+    pool, _, reset = make("debug")
+    guard = pool.acquire()
+    me = threading.current_thread()
+    error = on_thread(pool.try_acquire, name="intruder")
+    assert isinstance(error, OwnershipError)
+    assert "'intruder' (ident " in str(error) and f"{me.name!r} (ident {me.ident})" in str(error)
+    error = on_thread(guard.release, name="returner")
+    assert isinstance(error, OwnershipError)
+    assert "'returner' (ident " in str(error) and "release a guard of a local pool" in str(error)
+    assert reset.calls == [], "the refused release did nothing"
+    guard.release()
+    pool.handoff()
+    assert on_thread(lambda: pool.acquire().release(), name="next owner") is None
+
+
+def test_without_debug_nothing_is_checked() -> None:
+    pool, _, _ = growable("local")
+    guard = pool.acquire()
+    assert on_thread(guard.release, name="returner") is None
+    assert on_thread(lambda: pool.acquire().release(), name="other") is None
+
+
+def test_debug_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEXUS_POOL_BACKEND", "debug")
+    assert local.Pool(object).backend == "debug"
+    assert local.BoundedPool(1, object).backend == "debug"
+    assert local.Pool(object, backend="locked").backend == "local"
