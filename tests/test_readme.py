@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -13,11 +15,36 @@ def blocks_after(marker: str, language: str) -> list[str]:
     return re.findall(rf"<!-- {marker}[^>]*-->\n```{language}\n(.*?)```", README, flags=re.DOTALL)
 
 
-def test_runnable_examples_run() -> None:
-    examples = blocks_after("runnable", "python")
-    assert examples, "README has no runnable example"
-    for code in examples:
-        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+def python_blocks() -> list[tuple[str, str]]:
+    """Every ```python block with the heading it is under; signature sketches are ```text."""
+    found = []
+    heading = ""
+    for match in re.finditer(r"^(#+ [^\n]*)$|^```python\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE):
+        if match.group(1):
+            heading = match.group(1).lstrip("# ").strip()
+        else:
+            found.append((heading, match.group(2)))
+    return found
+
+
+EXAMPLES = python_blocks()
+
+
+def test_the_readme_has_examples() -> None:
+    headings = {heading for heading, _ in EXAMPLES}
+    assert len(EXAMPLES) >= 7
+    assert {"Local pools: one thread acquires and releases", "Statistics"} <= headings
+
+
+@pytest.mark.parametrize("code", [code for _, code in EXAMPLES], ids=[heading for heading, _ in EXAMPLES])
+def test_every_python_block_runs_as_written(code: str) -> None:
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+
+
+def test_the_demo_command() -> None:
+    """tests/test_demo.py runs the demo itself."""
+    (command,) = blocks_after("demo-command", "sh")
+    assert "-m nexus_pool.demo" in command
 
 
 def test_run_command_is_the_quick_benchmark() -> None:
