@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .. import Pooled, available_backends
+from .. import Pooled, available_backends, local
 from .._backends import backend_class
 from .._facade import native_unavailable, pool_on
 
@@ -41,6 +41,7 @@ class Contender:
     make: Callable[[int, Factory, Reset], Any]
     blocks: bool = True  # has an acquire() that waits for a release
     guards: bool = False  # hands out context-manager guards (nexus_pool)
+    threads: bool = True  # may be released from other threads (not the local pools)
     note: str = ""
     fresh: str = ""  # not a pool: a new bytes per chunk through a "bounded" or "unbounded" queue
 
@@ -59,6 +60,29 @@ class _NexusPool:
         self.acquire = self.pool.acquire
         probe = self.pool.acquire()
         self.release = type(probe).release  # the facade's own, unbound
+        probe.release()
+
+    @staticmethod
+    def value(guard: Pooled[bytearray]) -> bytearray:
+        return guard.value
+
+
+class _LocalNexusPool:
+    """nexus_pool.local, for one thread only: guards as handles."""
+
+    def __init__(self, kind: str, capacity: int, factory: Factory, reset: Reset) -> None:
+        # backend="locked" keeps a NEXUS_POOL_BACKEND=debug environment from checking threads.
+        if kind == "BoundedPool":
+            self.pool: local.Pool[bytearray] | local.BoundedPool[bytearray] = local.BoundedPool(
+                capacity, factory, reset, backend="locked"
+            )
+        else:
+            self.pool = local.Pool(factory, reset, backend="locked")
+            self.pool.put(factory())
+        self.try_acquire = self.pool.try_acquire
+        self.acquire = self.pool.acquire
+        probe = self.pool.acquire()
+        self.release = type(probe).release
         probe.release()
 
     @staticmethod
@@ -234,6 +258,16 @@ def contenders() -> list[Contender]:
     found = [
         Contender(f"nexus_pool {facade}[{backend}]", partial(_NexusPool, facade, backend), guards=True)
         for facade, backend in facade_backend_pairs()
+    ]
+    found += [
+        Contender(
+            f"nexus_pool local.{kind}",
+            partial(_LocalNexusPool, kind),
+            blocks=False,  # its acquire() never waits: only its own thread releases
+            threads=False,
+            note="one thread acquires and releases",
+        )
+        for kind in ("BoundedPool", "Pool")
     ]
     found += [
         Contender("queue.LifoQueue", _LifoQueuePool),

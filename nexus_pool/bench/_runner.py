@@ -62,6 +62,7 @@ def scenarios() -> list[Scenario]:
             f"concurrent release of all slots by {threads} thread{'s' * (threads > 1)} at a barrier",
             "release",
             partial(barrier_release, threads=threads),
+            lambda c: c.threads and not c.fresh,
         )
         for threads in (1, 2, 4)
     ]
