@@ -144,9 +144,27 @@ typedef struct {
     nxp_seconds wait_seconds;
 } PoolObject;
 
+/* nexus_pool.local's pools (both kinds): one thread acquires and releases, so the free
+ * values are a plain stack. Its critical section (free-threaded builds) guards the stack
+ * as a list's guards its items: misuse from other threads cannot corrupt it. */
 typedef struct {
     PyObject_HEAD
-    PoolObject *pool;      /* NULL for a guard made by calling Pooled() */
+    PyObject **free;       /* the free values, a stack; a NULL entry is made by factory()
+                              when taken (its reset failed, and so did the factory) */
+    Py_ssize_t count;      /* free values */
+    Py_ssize_t allocated;  /* room in `free` */
+    Py_ssize_t capacity;   /* BoundedPool: the fixed number of values; Pool: -1, it grows */
+    PyObject *factory;
+    PyObject *reset;       /* NULL: no reset */
+    PyObject *weakreflist;
+} LocalPoolObject;
+
+#define NXP_LOCAL_SLOT (-1)  /* the slot of a local pool's guard */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *owner;       /* a PoolObject, or a LocalPoolObject when slot is NXP_LOCAL_SLOT;
+                              NULL for a guard made by calling Pooled() */
     PyObject *value;       /* owned while held; NULL once released (the claim) */
     Py_ssize_t slot;
     int collected;         /* the claim was the finalizer's: it was collected unreleased */
@@ -188,25 +206,25 @@ store_and_push(PoolObject *pool, Py_ssize_t slot, PyObject *value)
     wake_waiter(pool);
 }
 
-/* Reset `value` (stolen) on this thread and return `slot`. -1 with an exception set if
- * reset raised: the slot went back anyway, with a fresh factory() value. */
-static int
-give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
+/* Reset `value` (stolen) on this thread for its next lease: the value to store. If reset
+ * raised (or was interrupted), never the half-reset value: a fresh factory() one, or NULL
+ * (none: made when next taken) if that raised too; *failed is then 1 and the reset's
+ * exception is set. */
+static PyObject *
+renew(PyObject *reset, PyObject *factory, PyObject *value, int *failed)
 {
-    if (pool->reset == NULL) {
-        store_and_push(pool, slot, value);
-        return 0;
-    }
-    PyObject *result = PyObject_CallOneArg(pool->reset, value);
+    *failed = 0;
+    if (reset == NULL)
+        return value;
+    PyObject *result = PyObject_CallOneArg(reset, value);
     if (result != NULL) {
         Py_DECREF(result);
-        store_and_push(pool, slot, value);
-        return 0;
+        return value;
     }
-    /* reset raised (or was interrupted): never return the half-reset value */
+    *failed = 1;
     nxp_error reset_error = nxp_error_take();
     Py_DECREF(value);
-    PyObject *fresh = PyObject_CallNoArgs(pool->factory);
+    PyObject *fresh = PyObject_CallNoArgs(factory);
     if (fresh == NULL) {
         nxp_error factory_error = nxp_error_take();
         PyObject *note = PyUnicode_FromFormat(
@@ -222,9 +240,71 @@ give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
         Py_XDECREF(note);
         nxp_error_forget(factory_error);
     }
-    store_and_push(pool, slot, fresh);
+    nxp_error_restore(reset_error);
+    return fresh;
+}
+
+/* Reset `value` (stolen) on this thread and return `slot`. -1 with an exception set if
+ * reset raised: the slot went back anyway, with a fresh factory() value. */
+static int
+give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
+{
+    int failed;
+    PyObject *renewed = renew(pool->reset, pool->factory, value, &failed);
+    store_and_push(pool, slot, renewed);  /* keeps the exception set */
+    return failed ? -1 : 0;
+}
+
+/* Push `value` (stolen; NULL: none) on a local pool's stack; -1 and MemoryError if a
+ * growing pool found no memory (the value is dropped: such a pool just holds one less). */
+static int
+local_push(LocalPoolObject *pool, PyObject *value)
+{
+    int grown = 0;
+    NXP_BEGIN_CRITICAL_SECTION(pool);
+    if (pool->count == pool->allocated) {
+        /* only a growing pool gets here: a bounded one has room for all its values */
+        Py_ssize_t room = pool->allocated * 2 + 8;
+        PyObject **larger = PyMem_Realloc(pool->free, (size_t)room * sizeof(PyObject *));
+        if (larger != NULL) {
+            pool->free = larger;
+            pool->allocated = room;
+        }
+        else
+            grown = -1;
+    }
+    if (grown == 0)
+        pool->free[pool->count++] = value;
+    NXP_END_CRITICAL_SECTION();
+    if (grown < 0) {
+        Py_XDECREF(value);
+        PyErr_NoMemory();
+    }
+    return grown;
+}
+
+/* Reset `value` (stolen) and keep it in the local pool: as give_back. */
+static int
+local_give_back(LocalPoolObject *pool, PyObject *value)
+{
+    int failed;
+    PyObject *renewed = renew(pool->reset, pool->factory, value, &failed);
+    if (!failed)
+        return local_push(pool, renewed);
+    nxp_error reset_error = nxp_error_take();
+    if (local_push(pool, renewed) < 0)
+        PyErr_Clear();  /* the reset's error is the one to report */
     nxp_error_restore(reset_error);
     return -1;
+}
+
+/* Give back the value `guard` claimed, to whichever kind of pool it came from. */
+static int
+return_value(PooledObject *guard, PyObject *value)
+{
+    if (guard->slot == NXP_LOCAL_SLOT)
+        return local_give_back((LocalPoolObject *)guard->owner, value);
+    return give_back((PoolObject *)guard->owner, guard->slot, value);
 }
 
 /* The release claim: the value, if this call won it (NULL otherwise). */
@@ -274,7 +354,7 @@ Pooled_release(PooledObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *value = claim(self, 0);
     if (value == NULL)
         return released_error(self);
-    if (give_back(self->pool, self->slot, value) < 0)
+    if (return_value(self, value) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -304,7 +384,9 @@ Pooled_repr(PooledObject *self)
     Py_DECREF(value);
     if (shown == NULL)
         return NULL;
-    PyObject *text = PyUnicode_FromFormat("<Pooled slot=%zd value=%U>", self->slot, shown);
+    PyObject *text = self->slot == NXP_LOCAL_SLOT
+        ? PyUnicode_FromFormat("<Pooled local value=%U>", shown)
+        : PyUnicode_FromFormat("<Pooled slot=%zd value=%U>", self->slot, shown);
     Py_DECREF(shown);
     return text;
 }
@@ -336,7 +418,7 @@ Pooled_finalize(PooledObject *self)
     if (value == NULL)
         return;  /* released already: the common case, one test */
     nxp_error saved = nxp_error_take();
-    if (give_back(self->pool, self->slot, value) < 0)
+    if (return_value(self, value) < 0)
         PyErr_WriteUnraisable((PyObject *)self);
     nxp_error_restore(saved);
 }
@@ -345,7 +427,7 @@ static int
 Pooled_traverse(PooledObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->pool);
+    Py_VISIT(self->owner);
     Py_VISIT(self->value);  /* the collector runs with every other thread stopped */
     return 0;
 }
@@ -355,7 +437,7 @@ Pooled_clear(PooledObject *self)
 {
     /* The finalizer ran first (PEP 442), so a held guard's value went home already. */
     Py_CLEAR(self->value);
-    Py_CLEAR(self->pool);
+    Py_CLEAR(self->owner);
     return 0;
 }
 
@@ -433,7 +515,7 @@ take(PoolObject *pool)
         store_and_push(pool, (Py_ssize_t)slot, value);
         return NULL;
     }
-    guard->pool = (PoolObject *)Py_NewRef((PyObject *)pool);
+    guard->owner = Py_NewRef((PyObject *)pool);
     guard->value = value;  /* not yet shared with any other thread */
     guard->slot = (Py_ssize_t)slot;
     guard->collected = 0;
@@ -824,6 +906,336 @@ static PyType_Spec Pool_spec = {
     Pool_slots,
 };
 
+/* ---- local pools (nexus_pool.local) ------------------------------------------------- */
+
+static PyTypeObject *LocalPoolType;     /* nexus_pool.local.Pool's native implementation */
+static PyTypeObject *LocalBoundedType;  /* nexus_pool.local.BoundedPool's */
+static PyObject *local_exhausted_message;  /* str: a BoundedPool's acquire() found none */
+
+/* Take the top free value: 1 and *value (a new reference, or NULL: make one), or 0. */
+static int
+local_pop(LocalPoolObject *pool, PyObject **value)
+{
+    int found = 0;
+    NXP_BEGIN_CRITICAL_SECTION(pool);
+    if (pool->count > 0) {
+        *value = pool->free[--pool->count];
+        found = 1;
+    }
+    NXP_END_CRITICAL_SECTION();
+    return found;
+}
+
+/* A guard on a free value; with `grow`, on a new factory() value when none is free.
+ * NULL with no exception: none free (and not growing). */
+static PyObject *
+local_lend(LocalPoolObject *pool, int grow)
+{
+    PyObject *value = NULL;
+    int found = local_pop(pool, &value);
+    if (!found && !grow)
+        return NULL;
+    if (value == NULL) {
+        value = PyObject_CallNoArgs(pool->factory);
+        if (value == NULL) {
+            if (found) {  /* the entry stays free, still to be made */
+                nxp_error error = nxp_error_take();
+                if (local_push(pool, NULL) < 0)
+                    PyErr_Clear();
+                nxp_error_restore(error);
+            }
+            return NULL;
+        }
+    }
+    PooledObject *guard = PyObject_GC_New(PooledObject, PooledType);
+    if (guard == NULL) {
+        nxp_error error = nxp_error_take();
+        if (local_push(pool, value) < 0)
+            PyErr_Clear();
+        nxp_error_restore(error);
+        return NULL;
+    }
+    guard->owner = Py_NewRef((PyObject *)pool);
+    guard->value = value;
+    guard->slot = NXP_LOCAL_SLOT;
+    guard->collected = 0;
+    PyObject_GC_Track((PyObject *)guard);
+    return (PyObject *)guard;
+}
+
+static PyObject *
+LocalPool_try_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *guard = local_lend(self, 0);
+    if (guard == NULL && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return guard;
+}
+
+static PyObject *
+LocalPool_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *guard = local_lend(self, self->capacity < 0);
+    if (guard == NULL && !PyErr_Occurred())
+        PyErr_Format(PoolExhausted, "all %zd values of this local.BoundedPool are in use; %U",
+                     self->capacity, local_exhausted_message);
+    return guard;
+}
+
+static PyObject *
+LocalPool_take(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *value = NULL;
+    local_pop(self, &value);
+    return value != NULL ? value : PyObject_CallNoArgs(self->factory);
+}
+
+static PyObject *
+LocalPool_put(LocalPoolObject *self, PyObject *value)
+{
+    if (local_push(self, Py_NewRef(value)) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+LocalPool_available(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t count;
+    NXP_BEGIN_CRITICAL_SECTION(self);
+    count = self->count;
+    NXP_END_CRITICAL_SECTION();
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *
+LocalPool_backend(LocalPoolObject *self, void *Py_UNUSED(closure))
+{
+    return PyUnicode_FromString("local");
+}
+
+static PyObject *
+LocalPool_capacity(LocalPoolObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->capacity);
+}
+
+static PyObject *
+LocalPool_repr(LocalPoolObject *self)
+{
+    Py_ssize_t count;
+    NXP_BEGIN_CRITICAL_SECTION(self);
+    count = self->count;
+    NXP_END_CRITICAL_SECTION();
+    if (self->capacity < 0)
+        return PyUnicode_FromFormat("<nexus_pool.local.Pool available=%zd backend='local'>", count);
+    return PyUnicode_FromFormat("<nexus_pool.local.BoundedPool capacity=%zd available=%zd backend='local'>",
+                                self->capacity, count);
+}
+
+static PyObject *
+LocalPool_reduce_ex(PyObject *self, PyObject *Py_UNUSED(protocol))
+{
+    PyErr_Format(PyExc_TypeError, "%s objects cannot be copied or pickled: they own their values",
+                 ((LocalPoolObject *)self)->capacity < 0 ? "Pool" : "BoundedPool");
+    return NULL;
+}
+
+static int
+LocalPool_traverse(LocalPoolObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->factory);
+    Py_VISIT(self->reset);
+    for (Py_ssize_t index = 0; index < self->count; index++)
+        Py_VISIT(self->free[index]);
+    return 0;
+}
+
+static int
+LocalPool_clear(LocalPoolObject *self)
+{
+    Py_CLEAR(self->factory);
+    Py_CLEAR(self->reset);
+    while (self->count > 0) {
+        PyObject *value = self->free[--self->count];
+        Py_XDECREF(value);
+    }
+    return 0;
+}
+
+static void
+LocalPool_dealloc(LocalPoolObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    LocalPool_clear(self);
+    PyMem_Free(self->free);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+/* _create(capacity, factory, reset): capacity -1 makes a growing pool (no values yet);
+ * otherwise its values are made now. nexus_pool.local checked the arguments. */
+static PyObject *
+LocalPool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_create(capacity, factory, reset)");
+        return NULL;
+    }
+    Py_ssize_t capacity = PyLong_AsSsize_t(args[0]);
+    if (capacity == -1 && PyErr_Occurred())
+        return NULL;
+    if (capacity < -1 || capacity == 0) {
+        PyErr_Format(PyExc_ValueError, "capacity out of range: %zd", capacity);
+        return NULL;
+    }
+    LocalPoolObject *self = (LocalPoolObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->capacity = capacity;
+    self->factory = Py_NewRef(args[1]);
+    self->reset = args[2] == Py_None ? NULL : Py_NewRef(args[2]);
+    if (capacity < 0)
+        return (PyObject *)self;
+    self->free = PyMem_Calloc((size_t)capacity, sizeof(PyObject *));
+    if (self->free == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->allocated = capacity;
+    while (self->count < capacity) {  /* counted as made: a failure frees what was made */
+        PyObject *value = PyObject_CallNoArgs(self->factory);
+        if (value == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->free[self->count++] = value;
+    }
+    /* Made in order 0, 1, 2, ...; reversed so that 0 is taken first, as the pure pool. */
+    for (Py_ssize_t low = 0, high = capacity - 1; low < high; low++, high--) {
+        PyObject *swapped = self->free[low];
+        self->free[low] = self->free[high];
+        self->free[high] = swapped;
+    }
+    return (PyObject *)self;
+}
+
+static PyMethodDef LocalPool_methods[] = {
+    {"try_acquire", (PyCFunction)LocalPool_try_acquire, METH_NOARGS,
+     "A guard on a free value, or None when none is free (never calls factory)."},
+    {"acquire", (PyCFunction)LocalPool_acquire, METH_NOARGS,
+     "A guard on a free value, or on a new one made by factory()."},
+    {"take", (PyCFunction)LocalPool_take, METH_NOARGS, "A value that leaves the pool for good."},
+    {"put", (PyCFunction)LocalPool_put, METH_O, "Add a value to the pool (not reset)."},
+    {"available", (PyCFunction)LocalPool_available, METH_NOARGS, "How many values are free now."},
+    {"handoff", (PyCFunction)Pool_handoff, METH_NOARGS, "Give up ownership (checked by debug only)."},
+    {"__reduce_ex__", (PyCFunction)LocalPool_reduce_ex, METH_O, NULL},
+    {"_create", (PyCFunction)(void (*)(void))LocalPool_create, METH_FASTCALL | METH_CLASS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef LocalBounded_methods[] = {
+    {"try_acquire", (PyCFunction)LocalPool_try_acquire, METH_NOARGS,
+     "A guard on a free value, or None when none is free."},
+    {"acquire", (PyCFunction)LocalPool_acquire, METH_NOARGS,
+     "A guard on a free value; PoolExhausted at once when none is free."},
+    {"available", (PyCFunction)LocalPool_available, METH_NOARGS, "How many values are free now."},
+    {"handoff", (PyCFunction)Pool_handoff, METH_NOARGS, "Give up ownership (checked by debug only)."},
+    {"__reduce_ex__", (PyCFunction)LocalPool_reduce_ex, METH_O, NULL},
+    {"_create", (PyCFunction)(void (*)(void))LocalPool_create, METH_FASTCALL | METH_CLASS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef LocalPool_getset[] = {
+    {"backend", (getter)LocalPool_backend, NULL, "'local': a plain stack, no thread checks.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyGetSetDef LocalBounded_getset[] = {
+    {"backend", (getter)LocalPool_backend, NULL, "'local': a plain stack, no thread checks.", NULL},
+    {"capacity", (getter)LocalPool_capacity, NULL, "The number of values, fixed at construction.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef LocalPool_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(LocalPoolObject, weakreflist), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot LocalPool_slots[] = {
+    {Py_tp_dealloc, LocalPool_dealloc},
+    {Py_tp_traverse, LocalPool_traverse},
+    {Py_tp_clear, LocalPool_clear},
+    {Py_tp_repr, LocalPool_repr},
+    {Py_tp_methods, LocalPool_methods},
+    {Py_tp_getset, LocalPool_getset},
+    {Py_tp_members, LocalPool_members},
+    {Py_tp_doc, "A growing single-thread pool (the native nexus_pool.local.Pool)."},
+    {0, NULL},
+};
+
+static PyType_Slot LocalBounded_slots[] = {
+    {Py_tp_dealloc, LocalPool_dealloc},
+    {Py_tp_traverse, LocalPool_traverse},
+    {Py_tp_clear, LocalPool_clear},
+    {Py_tp_repr, LocalPool_repr},
+    {Py_tp_methods, LocalBounded_methods},
+    {Py_tp_getset, LocalBounded_getset},
+    {Py_tp_members, LocalPool_members},
+    {Py_tp_doc, "A fixed single-thread pool (the native nexus_pool.local.BoundedPool)."},
+    {0, NULL},
+};
+
+static PyType_Spec LocalPool_spec = {
+    "nexus_pool._native.LocalPool",
+    sizeof(LocalPoolObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    LocalPool_slots,
+};
+
+static PyType_Spec LocalBounded_spec = {
+    "nexus_pool._native.LocalBoundedPool",
+    sizeof(LocalPoolObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    LocalBounded_slots,
+};
+
+/* _setup_local(pool_base, bounded_base, exhausted_message) -> (Pool, BoundedPool): the
+ * native local pools, as subclasses of nexus_pool.local's public classes. After _setup. */
+static PyObject *
+native_setup_local(PyObject *module, PyObject *args)
+{
+    PyObject *pool_base, *bounded_base, *message;
+    if (!PyArg_ParseTuple(args, "OOU:_setup_local", &pool_base, &bounded_base, &message))
+        return NULL;
+    if (PooledType == NULL || LocalPoolType != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_setup_local() needs _setup() first, and runs once");
+        return NULL;
+    }
+    local_exhausted_message = Py_NewRef(message);
+    PyObject *bases = PyTuple_Pack(1, pool_base);
+    if (bases == NULL)
+        return NULL;
+    LocalPoolType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &LocalPool_spec, bases);
+    Py_DECREF(bases);
+    if (LocalPoolType == NULL)
+        return NULL;
+    bases = PyTuple_Pack(1, bounded_base);
+    if (bases == NULL)
+        return NULL;
+    LocalBoundedType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &LocalBounded_spec, bases);
+    Py_DECREF(bases);
+    if (LocalBoundedType == NULL)
+        return NULL;
+    return PyTuple_Pack(2, (PyObject *)LocalPoolType, (PyObject *)LocalBoundedType);
+}
+
 /* ---- module ------------------------------------------------------------------------- */
 
 static PyObject *
@@ -882,6 +1294,7 @@ native_setup(PyObject *module, PyObject *args)
 
 static PyMethodDef native_methods[] = {
     {"_setup", native_setup, METH_VARARGS, NULL},
+    {"_setup_local", native_setup_local, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -42,6 +42,7 @@ __all__ = [
     "check_capacity",
     "check_timeout",
     "facade_for",
+    "native_enabled",
     "native_unavailable",
     "pool_on",
     "value_repr",
@@ -352,12 +353,11 @@ def pool_on(
     return pool if pool.facade == facade else _create(facade, check_capacity(capacity), factory, reset, freelist_class)
 
 
+def native_enabled() -> bool:
+    """Whether the native facade serves new pools: it loads, and ``NEXUS_POOL_PURE`` is not set."""
+    return _native_pool is not None and os.environ.get(PURE_ENV_VAR, "").strip() not in {"1", "true", "yes"}
+
+
 def facade_for(freelist_class: type[FreeList[Any]]) -> str:
     """``"native"`` or ``"pure"``: which facade serves a new pool of this backend."""
-    if (
-        freelist_class.native
-        and _native_pool is not None
-        and os.environ.get(PURE_ENV_VAR, "").strip() not in {"1", "true", "yes"}
-    ):
-        return "native"
-    return "pure"
+    return "native" if freelist_class.native and native_enabled() else "pure"

@@ -15,6 +15,12 @@ pool keeps it, so a dropped pool frees its values by reference counting.
 
 Under the ``debug`` backend (``backend="debug"`` or ``NEXUS_POOL_BACKEND=debug``) the
 pools check that acquisitions and releases happen on the owning thread.
+
+Two implementations, as for the thread-safe pool: the native one (C types in
+``backends/nexus_pool_native.c``, the native facade's guards) serves unchecked pools
+wherever the native facade loads and ``NEXUS_POOL_PURE`` is not set; this module's
+classes are the readable reference and serve ``debug``. The public classes :class:`Pool`
+and :class:`BoundedPool` pick one in ``__new__``.
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ from __future__ import annotations
 import sys
 import weakref
 from collections.abc import Callable
-from typing import Any, Final, Generic, SupportsIndex, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Generic, SupportsIndex, TypeVar, final
 
 from ._backends import select
 from ._backends.debug import DebugFreeList, _claim, _current_token
 from ._errors import OwnershipError, PoolExhausted, ReleasedError
-from ._facade import RELEASED_MESSAGE, Pooled, check_capacity, value_repr
+from ._facade import RELEASED_MESSAGE, Pooled, check_capacity, native_enabled, value_repr
+from ._slots import add_note
 
 __all__ = ["BoundedPool", "LocalPooled", "Pool"]
+
+EXHAUSTED_REASON: Final = "only its own thread releases them, so acquire() does not wait"
 
 T = TypeVar("T")
 
@@ -110,9 +119,9 @@ class LocalPooled(Pooled[T]):  # type: ignore[misc]  # the public class is final
         if pool._reset is not None:
             try:
                 pool._reset(slot.value)
-            except BaseException:
-                slot.value = _STALE  # never lend the half-reset value
-                pool._free.append(slot)
+            except BaseException as reset_error:
+                slot.value = _STALE  # first: never lend the half-reset value
+                pool._replace(slot, reset_error)
                 raise
         pool._free.append(slot)
 
@@ -135,12 +144,6 @@ class _LocalPool(Generic[T]):
     _free: list[_Slot[T]]
 
     def _setup(self, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None) -> None:
-        if not callable(factory):
-            raise TypeError(f"factory must be callable, not {type(factory).__name__}")
-        if reset is not None and not callable(reset):
-            raise TypeError(f"reset must be callable or None, not {type(reset).__name__}")
-        # The sync pools' names and rules (argument, environment, default); a local pool
-        # needs no free-list engine, so only "debug", which checks threads, changes it.
         checked = select(backend).name == "debug"
         self._backend = "debug" if checked else "local"
         self._ownership = _Ownership() if checked else None
@@ -177,6 +180,18 @@ class _LocalPool(Generic[T]):
         guard._pool = self
         return guard
 
+    def _replace(self, slot: _Slot[T], reset_error: BaseException) -> None:
+        """``reset`` raised at a release: keep the slot with a fresh value (or none yet)."""
+        try:
+            slot.value = self._factory()
+        except BaseException as factory_error:
+            add_note(
+                reset_error,
+                f"factory() also raised {factory_error!r} while replacing the value; "
+                "it will be called again when this value is next acquired",
+            )
+        self._free.append(slot)
+
     def _recycle(self, value: T) -> None:
         """A slot died while lent (its guard was dropped): reset its value and keep it."""
         if self._reset is not None and value is not _STALE:
@@ -202,7 +217,8 @@ class _LocalPool(Generic[T]):
             self._ownership.handoff()
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
-        raise TypeError(f"{type(self).__name__} objects cannot be copied or pickled: they own their values")
+        kind = "BoundedPool" if hasattr(self, "_capacity") else "Pool"
+        raise TypeError(f"{kind} objects cannot be copied or pickled: they own their values")
 
 
 def _unraisable(error: BaseException, pool: object) -> Any:
@@ -216,8 +232,22 @@ def _unraisable(error: BaseException, pool: object) -> Any:
     return Unraisable()
 
 
+def _check_callables(factory: object, reset: object) -> None:
+    if not callable(factory):
+        raise TypeError(f"factory must be callable, not {type(factory).__name__}")
+    if reset is not None and not callable(reset):
+        raise TypeError(f"reset must be callable or None, not {type(reset).__name__}")
+
+
+def _native_serves(backend: str | None) -> bool:
+    """Whether a new local pool is native: unchecked (not debug), and the native facade is on."""
+    # The sync pools' names and rules (argument, environment, default); a local pool
+    # needs no free-list engine, so only "debug", which checks threads, changes it.
+    return select(backend).name != "debug" and _native_types is not None and native_enabled()
+
+
 @final
-class Pool(_LocalPool[T]):
+class Pool(Generic[T]):
     """A growable single-thread pool: ``acquire()`` calls ``factory()`` when none is free.
 
     ``reset(value)``, if given, runs at each release. Values are kept for reuse however
@@ -226,50 +256,67 @@ class Pool(_LocalPool[T]):
 
     __slots__ = ()
 
+    def __new__(
+        cls, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
+    ) -> Pool[T]:
+        _check_callables(factory, reset)
+        if _native_serves(backend):
+            assert _native_types is not None
+            pool: Pool[T] = _native_types[0]._create(-1, factory, reset)
+            return pool
+        return _PurePool._create(factory, reset, backend)
+
     def __init__(
         self, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
     ) -> None:
-        self._setup(factory, reset, backend)
+        """Everything happened in ``__new__``, which returned an implementation's pool."""
 
-    def acquire(self) -> Pooled[T]:
-        """A guard on a free value, or on a new one made by ``factory()``."""
-        if self._ownership is not None:
-            self._ownership.acquiring()
-        try:
-            slot = self._free.pop()
-        except IndexError:
-            slot = self._new_slot(self._factory())
-        return self._lend(slot)
+    if TYPE_CHECKING:  # the implementations define these
 
-    def take(self) -> T:
-        """A value that leaves the pool for good (a free one, else a new one)."""
-        if self._ownership is not None:
-            self._ownership.acquiring()
-        try:
-            slot = self._free.pop()
-        except IndexError:
-            return self._factory()
-        value = slot.value
-        if value is _STALE:
-            value = self._factory()
-        slot.pool = _dead_ref  # it leaves: its death returns nothing
-        return value
+        def try_acquire(self) -> Pooled[T] | None:
+            """A guard on a free value, or ``None`` when none is free (never calls ``factory``)."""
 
-    def put(self, value: T) -> None:
-        """Add ``value`` to the pool (``reset`` is not called: pass it ready for reuse)."""
-        if self._ownership is not None:
-            self._ownership.releasing()
-        self._free.append(self._new_slot(value))
+        def acquire(self) -> Pooled[T]:
+            """A guard on a free value, or on a new one made by ``factory()``."""
 
-    def __repr__(self) -> str:
-        return f"<nexus_pool.local.Pool available={len(self._free)} backend={self._backend!r}>"
+        def take(self) -> T:
+            """A value that leaves the pool for good (a free one, else a new one)."""
+
+        def put(self, value: T) -> None:
+            """Add ``value`` to the pool (``reset`` is not called: pass it ready for reuse)."""
+
+        def available(self) -> int:
+            """How many values are free now."""
+
+        @property
+        def backend(self) -> str:
+            """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
+
+        def handoff(self) -> None:
+            """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
 
 
 @final
-class BoundedPool(_LocalPool[T]):
+class BoundedPool(Generic[T]):
     """A fixed single-thread pool: ``capacity`` values made now by ``factory()``."""
 
-    __slots__ = ("_capacity",)
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        capacity: SupportsIndex,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None = None,
+        *,
+        backend: str | None = None,
+    ) -> BoundedPool[T]:
+        checked = check_capacity(capacity)
+        _check_callables(factory, reset)
+        if _native_serves(backend):
+            assert _native_types is not None
+            pool: BoundedPool[T] = _native_types[1]._create(checked, factory, reset)
+            return pool
+        return _PureBoundedPool._create(checked, factory, reset, backend)
 
     def __init__(
         self,
@@ -279,27 +326,106 @@ class BoundedPool(_LocalPool[T]):
         *,
         backend: str | None = None,
     ) -> None:
-        self._capacity = check_capacity(capacity)
-        self._setup(factory, reset, backend)
-        values = [factory() for _ in range(self._capacity)]
-        self._free = [self._new_slot(value) for value in reversed(values)]  # pops 0, 1, 2, ... first
+        """Everything happened in ``__new__``, which returned an implementation's pool."""
+
+    if TYPE_CHECKING:  # the implementations define these
+
+        @property
+        def capacity(self) -> int:
+            """The number of values, fixed at construction."""
+
+        def try_acquire(self) -> Pooled[T] | None:
+            """A guard on a free value, or ``None`` when none is free."""
+
+        def acquire(self) -> Pooled[T]:
+            """A guard on a free value; :class:`PoolExhausted` at once when none is free.
+
+            Only this thread returns values, so waiting could never end.
+            """
+
+        def available(self) -> int:
+            """How many values are free now."""
+
+        @property
+        def backend(self) -> str:
+            """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
+
+        def handoff(self) -> None:
+            """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
+
+
+@final
+class _PurePool(_LocalPool[T], Pool[T]):  # type: ignore[misc]  # final for users, not for its implementations
+    """The pure implementation of :class:`Pool`."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _create(
+        cls, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None
+    ) -> _PurePool[T]:
+        pool: _PurePool[T] = object.__new__(cls)
+        pool._setup(factory, reset, backend)
+        return pool
+
+    def acquire(self) -> Pooled[T]:
+        if self._ownership is not None:
+            self._ownership.acquiring()
+        try:
+            slot = self._free.pop()
+        except IndexError:
+            slot = self._new_slot(self._factory())
+        return self._lend(slot)
+
+    def take(self) -> T:
+        if self._ownership is not None:
+            self._ownership.acquiring()
+        try:
+            slot = self._free.pop()
+        except IndexError:
+            return self._factory()
+        slot.pool = _dead_ref  # it leaves: its death returns nothing
+        value = slot.value
+        if value is _STALE:
+            value = self._factory()
+        return value
+
+    def put(self, value: T) -> None:
+        if self._ownership is not None:
+            self._ownership.releasing()
+        self._free.append(self._new_slot(value))
+
+    def __repr__(self) -> str:
+        return f"<nexus_pool.local.Pool available={len(self._free)} backend={self._backend!r}>"
+
+
+@final
+class _PureBoundedPool(_LocalPool[T], BoundedPool[T]):  # type: ignore[misc]  # final for users, not for its implementations
+    """The pure implementation of :class:`BoundedPool`."""
+
+    __slots__ = ("_capacity",)
+
+    _capacity: int
+
+    @classmethod
+    def _create(
+        cls, capacity: int, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None
+    ) -> _PureBoundedPool[T]:
+        pool: _PureBoundedPool[T] = object.__new__(cls)
+        pool._capacity = capacity
+        pool._setup(factory, reset, backend)
+        values = [factory() for _ in range(capacity)]
+        pool._free = [pool._new_slot(value) for value in reversed(values)]  # pops 0, 1, 2, ... first
+        return pool
 
     @property
     def capacity(self) -> int:
-        """The number of values, fixed at construction."""
         return self._capacity
 
     def acquire(self) -> Pooled[T]:
-        """A guard on a free value; :class:`PoolExhausted` at once when none is free.
-
-        Only this thread returns values, so waiting could never end.
-        """
         guard = self.try_acquire()
         if guard is None:
-            raise PoolExhausted(
-                f"all {self._capacity} values of this local.BoundedPool are in use; only its "
-                "own thread releases them, so acquire() does not wait"
-            )
+            raise PoolExhausted(f"all {self._capacity} values of this local.BoundedPool are in use; {EXHAUSTED_REASON}")
         return guard
 
     def __repr__(self) -> str:
@@ -318,3 +444,19 @@ def _dead_reference() -> weakref.ref[Any]:
 
 _dead_ref: Final = _dead_reference()
 """What a slot that leaves its pool (``take()``) points to: its death returns nothing."""
+
+
+def _load_native() -> tuple[Any, Any] | None:
+    """The native local pool types, made as subclasses of the public classes; None if
+    the native facade cannot load here (it then serves no pool either)."""
+    from . import _facade
+
+    if _facade.native_unavailable():
+        return None
+    from . import _native
+
+    made: tuple[Any, Any] = _native._setup_local(Pool, BoundedPool, EXHAUSTED_REASON)
+    return made
+
+
+_native_types: Final = _load_native()

@@ -7,3 +7,6 @@ from typing import Any
 def _setup(
     pool_base: type[Any], pooled_base: type[Any], helpers: dict[str, object], /
 ) -> tuple[type[Any], type[Any]]: ...
+def _setup_local(
+    pool_base: type[Any], bounded_base: type[Any], exhausted_message: str, /
+) -> tuple[type[Any], type[Any]]: ...

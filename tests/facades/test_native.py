@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import nexus_pool
-from nexus_pool import Pool, Pooled, ReleasedError
+from nexus_pool import Pool, Pooled, ReleasedError, local
 from nexus_pool._facade import PURE_ENV_VAR
 
 from ..conformance.support import IN_CI, require_native_facade
@@ -110,6 +110,67 @@ def test_references_come_back_to_where_they_were() -> None:
             pass
         del guards, guard
     assert counts() == before
+
+
+def test_local_pools_bring_references_back_to_where_they_were() -> None:
+    """The native local pools: every C path, references counted before and after."""
+    values = [Value() for _ in range(3)]
+    handed = iter(values)
+    bounded = local.BoundedPool(3, lambda: next(handed), lambda value: None)
+    growable = local.Pool(Value, lambda value: None)
+    assert type(bounded).__module__ == type(growable).__module__ == "nexus_pool._native"
+    for value in values:
+        growable.put(value)
+
+    def counts() -> list[int]:
+        gc.collect()
+        return [*(sys.getrefcount(value) for value in values), sys.getrefcount(bounded), sys.getrefcount(growable)]
+
+    before = counts()
+    for _ in range(1000):
+        for pool in (bounded, growable):
+            guard = pool.acquire()
+            guard.release()
+            with pool.acquire():
+                pass
+            pool.try_acquire()  # dropped at once
+            guards = [pool.acquire() for _ in range(3)]
+            try:
+                guards[0].release()
+                guards[0].release()
+            except ReleasedError:
+                pass
+            del guards, guard, pool
+        assert bounded.try_acquire() is not None
+        extra = growable.take()
+        growable.put(extra)
+        del extra
+    assert counts() == before
+    assert growable.available() == 3, "three were enough: the pool never grew"
+
+
+def test_local_pools_stay_flat_over_a_million_cycles() -> None:
+    pool: local.BoundedPool[bytearray] = local.BoundedPool(4, lambda: bytearray(64), bytearray.clear)
+    growable: local.Pool[bytearray] = local.Pool(bytearray)
+    gc.collect()
+    objects_before = len(gc.get_objects())
+    tracemalloc.start()
+    try:
+        snapshot_before = tracemalloc.take_snapshot()
+        for _ in range(1_000_000 // 4):
+            pool.acquire().release()
+            with growable.acquire():
+                pass
+            pool.try_acquire()
+            growable.try_acquire()
+        gc.collect()
+        snapshot_after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in snapshot_after.compare_to(snapshot_before, "filename"))
+    assert grown < 64 * 1024
+    assert len(gc.get_objects()) - objects_before < 100
+    assert (pool.available(), growable.available()) == (4, 1)
 
 
 def test_a_failing_reset_and_factory_leak_nothing() -> None:

@@ -7,6 +7,7 @@ Instruments from the conformance suite observe them from outside: ``Factory`` an
 from __future__ import annotations
 
 import gc
+import os
 import pickle
 import threading
 import weakref
@@ -16,16 +17,39 @@ from typing import Any
 import pytest
 
 from nexus_pool import OwnershipError, Pooled, PoolExhausted, ReleasedError, local
+from nexus_pool._facade import PURE_ENV_VAR
 
-from ..conformance.support import Factory, FactoryFailed, Item, Reset, ResetFailed, collecting, running, spawn
+from ..conformance.support import (
+    Factory,
+    FactoryFailed,
+    Item,
+    Reset,
+    ResetFailed,
+    collecting,
+    require_native_facade,
+    running,
+    spawn,
+)
 
-CHECKS = ["local", "debug"]
+IMPLEMENTATIONS = [("native", "local"), ("pure", "local"), ("pure", "debug")]
+"""(implementation, backend): ``local`` is plain (given as ``backend=None``), ``debug``
+checks threads and is always pure, as the thread-safe pool's debug backend."""
 
 
-@pytest.fixture(params=CHECKS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """``local``: plain (given as ``backend=None``); ``debug``: threads checked."""
-    return str(request.param)
+@pytest.fixture(params=IMPLEMENTATIONS, ids=[f"{facade}-{name}" for facade, name in IMPLEMENTATIONS])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    facade, name = request.param
+    if facade == "native":
+        require_native_facade()
+    monkeypatch.setenv(PURE_ENV_VAR, "1" if facade == "pure" else "0")
+    return str(name)
+
+
+def test_the_implementation_is_the_one_asked_for(backend: str) -> None:
+    pure = os.environ[PURE_ENV_VAR] == "1"
+    for pool in (growable(backend)[0], bounded(backend)[0]):
+        assert type(pool).__module__ == ("nexus_pool._local" if pure else "nexus_pool._native")
+        assert isinstance(pool, (local.Pool, local.BoundedPool))
 
 
 def _backend_arg(backend: str) -> str | None:
@@ -146,8 +170,13 @@ def test_a_failing_reset_never_lends_the_half_reset_value(backend: str) -> None:
     assert fresh.value.serial == 1 and factory.calls == 2
     factory.failures_left = 1
     reset.fail_serials.add(1)
-    with pytest.raises(ResetFailed):
+    with pytest.raises(ResetFailed) as failed:
         fresh.release()
+    assert "factory() also raised" in "".join(getattr(failed.value, "__notes__", [])) or not hasattr(
+        failed.value, "add_note"
+    )
+    assert pool.available() == 1, "the slot is free, its value still to be made"
+    factory.failures_left = 1
     with pytest.raises(FactoryFailed):
         pool.acquire()
     assert pool.available() == 1, "a failed factory leaves the slot free"
