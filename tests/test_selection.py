@@ -92,11 +92,13 @@ def test_a_module_without_a_free_list_is_refused(monkeypatch: pytest.MonkeyPatch
 def test_public_names() -> None:
     assert sorted(nexus_pool.__all__) == sorted(
         [
+            "AsyncAcquisition",
             "BackendUnavailable",
             "OwnershipError",
             "Pool",
             "PoolError",
             "PoolExhausted",
+            "PoolStats",
             "Pooled",
             "ReleasedError",
             "available_backends",
