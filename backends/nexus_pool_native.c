@@ -111,6 +111,8 @@ static PyTypeObject *PoolType;
 static PyTypeObject *PooledType;
 static PyObject *ReleasedError;  /* nexus_pool.ReleasedError */
 static PyObject *PoolExhausted;  /* nexus_pool.PoolExhausted */
+static PyObject *PoolShutDown;   /* nexus_pool.PoolShutDown */
+static PyObject *shutdown_message;  /* str: what PoolShutDown says */
 static PyObject *wait_helper;    /* _slots.wait(take, waiting, wakeup, timeout) -> guard | None */
 static PyObject *check_timeout;  /* _facade.check_timeout(timeout) -> float | None, or raises */
 static PyObject *value_repr;     /* _facade.value_repr(value) -> str, bounded */
@@ -142,6 +144,7 @@ typedef struct {
     nxp_count exhaustions;
     nxp_count high_water;
     nxp_seconds wait_seconds;
+    nxp_count shut_down;      /* 1 once shutdown() was called: lend nothing more */
 } PoolObject;
 
 /* nexus_pool.local's pools (both kinds): one thread acquires and releases, so the free
@@ -498,6 +501,10 @@ static PyType_Spec Pooled_spec = {
 static PyObject *
 take(PoolObject *pool)
 {
+    if (NXP_GET(pool->shut_down)) {
+        PyErr_SetObject(PoolShutDown, shutdown_message);
+        return NULL;
+    }
     int64_t slot = nxp_pop(pool->stack);
     if (slot < 0)
         return NULL;
@@ -579,6 +586,22 @@ Pool_waiter(PoolObject *self, PyObject *Py_UNUSED(ignored))
     Py_XDECREF(take_method);
     Py_XDECREF(note_method);
     return waiter;
+}
+
+/* shutdown(): lend nothing more; wake every waiting acquirer, whose next look raises. */
+static PyObject *
+Pool_shutdown(PoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    NXP_SET(self->shut_down, 1);
+    while (PySet_GET_SIZE(self->waiting) > 0)
+        wake_waiter(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Pool_is_shutdown(PoolObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong((long)NXP_GET(self->shut_down));
 }
 
 static PyObject *
@@ -865,6 +888,8 @@ static PyMethodDef Pool_methods[] = {
     {"available", (PyCFunction)Pool_available, METH_NOARGS, "How many slots are free now."},
     {"handoff", (PyCFunction)Pool_handoff, METH_NOARGS, "Give up ownership (checked by debug only)."},
     {"stats", (PyCFunction)Pool_stats, METH_NOARGS, "A snapshot of this pool's counters (a PoolStats)."},
+    {"shutdown", (PyCFunction)Pool_shutdown, METH_NOARGS,
+     "Lend nothing more: acquisitions raise PoolShutDown; releases are still accepted."},
     {"_take", (PyCFunction)Pool_take, METH_NOARGS, NULL},
     {"_note_wait", (PyCFunction)Pool_note_wait, METH_O, NULL},
     {"_waiter", (PyCFunction)Pool_waiter, METH_NOARGS, NULL},
@@ -877,6 +902,7 @@ static PyGetSetDef Pool_getset[] = {
     {"capacity", (getter)Pool_capacity, NULL, "The number of slots, fixed at construction.", NULL},
     {"backend", (getter)Pool_backend, NULL, "The name of the backend in use.", NULL},
     {"facade", (getter)Pool_facade, NULL, "'native': this pool is the C implementation.", NULL},
+    {"is_shutdown", (getter)Pool_is_shutdown, NULL, "Whether shutdown() was called.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1263,6 +1289,8 @@ native_setup(PyObject *module, PyObject *args)
     }
     if (!(ReleasedError = take_helper(helpers, "ReleasedError"))
         || !(PoolExhausted = take_helper(helpers, "PoolExhausted"))
+        || !(PoolShutDown = take_helper(helpers, "PoolShutDown"))
+        || !(shutdown_message = take_helper(helpers, "shutdown_message"))
         || !(wait_helper = take_helper(helpers, "wait"))
         || !(check_timeout = take_helper(helpers, "check_timeout"))
         || !(value_repr = take_helper(helpers, "value_repr"))

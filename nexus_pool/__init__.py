@@ -10,17 +10,21 @@
 
 from ._async import AsyncAcquisition
 from ._backends import available_backends
-from ._errors import BackendUnavailable, OwnershipError, PoolError, PoolExhausted, ReleasedError
+from ._buffers import Buffer, BufferPool
+from ._errors import BackendUnavailable, OwnershipError, PoolError, PoolExhausted, PoolShutDown, ReleasedError
 from ._facade import Pool, Pooled
 from ._stats import PoolStats
 
 __all__ = [
     "AsyncAcquisition",
     "BackendUnavailable",
+    "Buffer",
+    "BufferPool",
     "OwnershipError",
     "Pool",
     "PoolError",
     "PoolExhausted",
+    "PoolShutDown",
     "PoolStats",
     "Pooled",
     "ReleasedError",

@@ -12,6 +12,7 @@ __all__ = [
     "OwnershipError",
     "PoolError",
     "PoolExhausted",
+    "PoolShutDown",
     "ReleasedError",
 ]
 
@@ -22,6 +23,14 @@ class PoolError(Exception):
 
 class PoolExhausted(PoolError, TimeoutError):
     """``acquire()`` found no free slot before its timeout ran out."""
+
+
+class PoolShutDown(PoolError):
+    """The pool was shut down (``pool.shutdown()``): it lends nothing any more.
+
+    Raised by every acquisition after the shutdown, and by those blocked when it came
+    (as ``queue.ShutDown`` is by ``queue.Queue.get``). Releases are still accepted.
+    """
 
 
 class ReleasedError(PoolError, RuntimeError):

@@ -248,8 +248,25 @@ class Pool(Generic[T]):
         def stats(self) -> PoolStats:
             """A snapshot of this pool's counters (see :class:`nexus_pool.PoolStats`)."""
 
+        def shutdown(self) -> None:
+            """Lend nothing more: every acquisition raises :class:`PoolShutDown` from now
+            on, and those waiting (``acquire``, ``acquire_async``) wake up to raise it.
+            Releases are still accepted and lose nothing; ``available()`` and ``stats()``
+            keep working. Like ``queue.Queue.shutdown``; calling it again does nothing."""
+
+        @property
+        def is_shutdown(self) -> bool:
+            """Whether :meth:`shutdown` was called."""
+
         def _waiter(self) -> Waiter[Pooled[T]]:
             """What ``acquire_async`` needs: an uncounted take, the waiting set, a counter."""
+
+    def __enter__(self) -> Pool[T]:
+        """``with Pool(...) as pool:`` shuts the pool down when the block ends."""
+        return self
+
+    def __exit__(self, _exc_type: object, _exc: object, _traceback: object) -> None:
+        self.shutdown()
 
     def acquire_async(self, timeout: float | None = None) -> AsyncAcquisition[T]:
         """Acquire from a coroutine: ``await pool.acquire_async()`` gives a guard,
@@ -289,7 +306,9 @@ def _load_native() -> tuple[Any, str]:
         )
     from time import monotonic
 
-    from ._slots import Waiter, add_note, wait
+    from ._slots import SHUTDOWN_MESSAGE, Waiter, add_note, wait
+
+    from ._errors import PoolShutDown
 
     pool_type, _pooled_type = _native._setup(
         Pool,
@@ -297,6 +316,8 @@ def _load_native() -> tuple[Any, str]:
         {
             "ReleasedError": ReleasedError,
             "PoolExhausted": PoolExhausted,
+            "PoolShutDown": PoolShutDown,
+            "shutdown_message": SHUTDOWN_MESSAGE,
             "wait": wait,
             "check_timeout": check_timeout,
             "value_repr": value_repr,

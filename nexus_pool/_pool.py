@@ -193,6 +193,16 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         self._exhaustions += 1
         self._wait_seconds += seconds
 
+    def shutdown(self) -> None:
+        """Lend nothing more: every acquisition raises :class:`PoolShutDown` from now on,
+        and those waiting wake up to raise it. Releases are still accepted."""
+        self._home.shutdown()
+
+    @property
+    def is_shutdown(self) -> bool:
+        """Whether :meth:`shutdown` was called."""
+        return self._home.shut_down
+
     def stats(self) -> PoolStats:
         """A snapshot of this pool's counters (see :class:`nexus_pool.PoolStats`)."""
         capacity = self._home.capacity

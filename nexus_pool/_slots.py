@@ -70,6 +70,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 from ._backends._contract import FreeList, LeaseWatcher
+from ._errors import PoolShutDown
 
 if TYPE_CHECKING:
     from _thread import LockType as Lock
@@ -89,6 +90,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+SHUTDOWN_MESSAGE: Final = "this pool was shut down: it lends nothing more (releases are still accepted)"
 
 STALE: Final[Any] = object()
 """The value of a slot that has none: its ``factory()`` failed, or its lease died before
@@ -267,6 +270,7 @@ class Home(Generic[T]):
         "ref",
         "reset",
         "revive_soon",
+        "shut_down",
         "take",
         "waiting",
         "wakeup",
@@ -282,6 +286,7 @@ class Home(Generic[T]):
     ) -> None:
         values = [factory() for _ in range(capacity)]
         self.ready = False  # leases dropped while this constructor fails need no revival
+        self.shut_down = False
         self.capacity = capacity
         self.factory = factory
         self.reset = reset
@@ -454,11 +459,20 @@ class Home(Generic[T]):
         return None
 
     def take_or_none(self) -> Lease[T] | None:
-        """A free lease (reviving dead slots if need be), or None."""
+        """A free lease (reviving dead slots if need be), or None; ``PoolShutDown`` after
+        ``shutdown()`` (every way of acquiring, waiting ones included, comes here)."""
+        if self.shut_down:
+            raise PoolShutDown(SHUTDOWN_MESSAGE)
         try:
             return self.take()
         except LookupError:
             return self.take_revived()
+
+    def shutdown(self) -> None:
+        """Lend nothing more, and wake every waiting acquirer (its next look raises)."""
+        self.shut_down = True
+        while self.waiting:
+            self.wake()
 
     def wait_for_lease(self, timeout: float | None) -> Lease[T] | None:
         """Take a lease, sleeping until one is free, at most ``timeout`` seconds (``None``: no limit)."""

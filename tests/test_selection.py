@@ -94,10 +94,13 @@ def test_public_names() -> None:
         [
             "AsyncAcquisition",
             "BackendUnavailable",
+            "Buffer",
+            "BufferPool",
             "OwnershipError",
             "Pool",
             "PoolError",
             "PoolExhausted",
+            "PoolShutDown",
             "PoolStats",
             "Pooled",
             "ReleasedError",

@@ -11,7 +11,7 @@ from typing_extensions import assert_type
 
 import nexus_pool.sync
 from nexus_pool import local
-from nexus_pool import AsyncAcquisition, Pool, Pooled, PoolStats
+from nexus_pool import AsyncAcquisition, Buffer, BufferPool, Pool, Pooled, PoolStats
 
 
 def clear(buffer: bytearray) -> None:
@@ -84,3 +84,16 @@ def test_local_pools() -> None:
         assert_type(numbers, list[float])
     assert_type(bounded.capacity, int)
     assert_type(bounded.available(), int)
+
+
+def test_buffer_pools_and_shutdown() -> None:
+    with BufferPool(2, 64, zero=True) as pool:
+        assert_type(pool, Pool[Buffer])
+        with pool.acquire() as buffer:
+            assert_type(buffer, Buffer)
+            assert_type(buffer.write(b"abc"), int)
+            assert_type(buffer.filled, memoryview)
+            assert_type(buffer.length, int)
+            assert_type(buffer.data, bytearray)
+    assert_type(pool.is_shutdown, bool)
+    assert_type(pool.shutdown(), None)
