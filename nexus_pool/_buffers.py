@@ -83,15 +83,15 @@ class Buffer:
         ``fill=False`` it returns after one successful read. A non-blocking source that
         has nothing yet (``readinto`` gives ``None``) ends the fill early.
         """
-        view, size = self._view, len(self.data)
-        got = 0
-        while got < size:
-            count = source.readinto(view[got:])
-            if not count:  # 0: end of input; None: nothing yet (non-blocking)
-                break
-            got += count
-            if not fill:
-                break
+        view = self._view
+        got = source.readinto(view) or 0  # the whole buffer first: no slice in the common case
+        if fill and got:
+            size = len(view)
+            while got < size:
+                count = source.readinto(view[got:])
+                if not count:  # 0: end of input; None: nothing yet (non-blocking)
+                    break
+                got += count
         self._length = got
         return got
 

@@ -35,8 +35,9 @@ def test_tiny_run_reports_every_scenario_and_contender() -> None:
     assert report["environment"]["python"] == sys.version.split()[0]
     assert report["clock_cost_ns"] >= 0
     keys = [scenario["key"] for scenario in report["scenarios"]]
+    files = ["file-4KiB", "file-64KiB", "file-1MiB", "file-4KiB-crc32", "file-64KiB-crc32", "file-1MiB-crc32"]
     assert keys == ["cycle", "with", "return-1", "return-2", "return-3", "return-4",
-                    "barrier-1", "barrier-2", "barrier-4", "fan-out", "file-4KiB", "file-1MiB"]  # fmt: skip
+                    "barrier-1", "barrier-2", "barrier-4", "fan-out", *files]  # fmt: skip
     by_key = {scenario["key"]: {row["contender"]: row for row in scenario["rows"]} for scenario in report["scenarios"]}
     nexus = {f"nexus_pool {facade}[{backend}]" for facade, backend in facade_backend_pairs()}
     assert {f"nexus_pool pure[{backend}]" for backend in available_backends()} <= nexus
@@ -46,12 +47,17 @@ def test_tiny_run_reports_every_scenario_and_contender() -> None:
                     "collections.deque", "lock + list"} <= set(by_key["cycle"])  # fmt: skip
     assert set(by_key["with"]) == nexus
     assert "collections.deque" not in by_key["return-3"], "a pool that cannot wait has no cross-thread row"
-    for key in ("file-4KiB", "file-1MiB"):
+    for key in files:
         rows = by_key[key]
-        assert {"fresh bytes, bounded queue", "fresh bytes, unbounded queue", "queue.LifoQueue"} <= set(rows)
+        assert {"fresh bytes, bounded queue", "fresh bytes, unbounded queue", "queue.LifoQueue",
+                "nexus_pool BufferPool"} <= set(rows)  # fmt: skip
         assert nexus <= set(rows)
         assert all(row["peak_bytes"] > 0 for row in rows.values())
-    assert "fresh bytes, bounded queue" not in by_key["cycle"], "fresh bytes only run the file scenarios"
+    for key in ("cycle", "return-2", "barrier-2", "fan-out"):
+        assert "fresh bytes, bounded queue" not in by_key[key], "fresh bytes only run the file scenarios"
+        assert "nexus_pool BufferPool" not in by_key[key], "BufferPool only runs the file scenarios"
+    assert "nexus_pool local.BoundedPool" in by_key["cycle"]
+    assert "nexus_pool local.Pool" not in by_key["barrier-2"], "local pools are released on their own thread"
     for rows in by_key.values():
         for row in rows.values():
             assert row["ns_per_op"] > 0

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from .. import Pooled, available_backends, local
-from .._backends import backend_class
+from .._backends import backend_class, default_backend
 from .._facade import native_unavailable, pool_on
 
 __all__ = ["Contender", "contenders"]
@@ -44,6 +44,7 @@ class Contender:
     threads: bool = True  # may be released from other threads (not the local pools)
     note: str = ""
     fresh: str = ""  # not a pool: a new bytes per chunk through a "bounded" or "unbounded" queue
+    buffers: str = ""  # nexus_pool.BufferPool on this backend: the file scenarios only
 
 
 def _the_handle(handle: bytearray) -> bytearray:
@@ -241,7 +242,7 @@ def _pondpond_installed() -> bool:
 
 
 def _not_a_pool(capacity: int, factory: Factory, reset: Reset) -> Any:
-    raise AssertionError("fresh-bytes contenders only run the file scenarios")
+    raise AssertionError("fresh-bytes and BufferPool contenders only run the file scenarios")
 
 
 def facade_backend_pairs() -> list[tuple[str, str]]:
@@ -275,6 +276,14 @@ def contenders() -> list[Contender]:
         Contender("collections.deque", _DequePool, blocks=False, note="cannot wait for a release"),
         Contender("lock + list", _LockListPool),
     ]
+    found.append(
+        Contender(
+            "nexus_pool BufferPool",
+            _not_a_pool,
+            buffers=default_backend(),
+            note="buffer.readinto(file), buffer.filled: no length carried",
+        )
+    )
     found += [
         Contender("fresh bytes, bounded queue", _not_a_pool, fresh="bounded", note="f.read() per chunk"),
         Contender("fresh bytes, unbounded queue", _not_a_pool, fresh="unbounded", note="f.read() per chunk"),

@@ -38,12 +38,12 @@ class Scenario:
     title: str
     unit: str  # what ns_per_op is per
     run: Callable[[Contender, Sizes, float], Run]
-    applies: Callable[[Contender], bool] = lambda contender: not contender.fresh
+    applies: Callable[[Contender], bool] = lambda contender: _pools(contender)
 
 
 def scenarios() -> list[Scenario]:
     found = [
-        Scenario("cycle", "same thread: try_acquire() + release()", "cycle", same_thread_cycle),
+        Scenario("cycle", "same thread: try_acquire() + release()", "cycle", same_thread_cycle, _pools),
         Scenario("with", "same thread: with pool.acquire(0)", "cycle", with_block, lambda c: c.guards),
     ]
     found += [
@@ -52,7 +52,7 @@ def scenarios() -> list[Scenario]:
             f"cross-thread return: 1 acquirer, {returners} returner thread{'s' * (returners > 1)}",
             "round trip",
             partial(cross_thread, returners=returners, fill=False),
-            lambda c: c.blocks and not c.fresh,
+            lambda c: c.blocks and _pools(c),
         )
         for returners in (1, 2, 3, 4)
     ]
@@ -62,7 +62,7 @@ def scenarios() -> list[Scenario]:
             f"concurrent release of all slots by {threads} thread{'s' * (threads > 1)} at a barrier",
             "release",
             partial(barrier_release, threads=threads),
-            lambda c: c.threads and not c.fresh,
+            lambda c: c.threads and _pools(c),
         )
         for threads in (1, 2, 4)
     ]
@@ -72,32 +72,40 @@ def scenarios() -> list[Scenario]:
             "fan-out pipeline: parser fills frames, 4 workers read and release",
             "frame",
             partial(cross_thread, returners=4, fill=True),
-            lambda c: c.blocks and not c.fresh,
+            lambda c: c.blocks and _pools(c),
         )
     )
     found += [
         Scenario(
-            f"file-{label}",
-            f"real work: a reader readinto()s {label} chunks of a file, 2 workers sha256 them",
+            f"file-{label}" + ("" if work == "sha256" else f"-{work}"),
+            f"real work: a reader readinto()s {label} chunks of a file, 2 workers {work} them",
             "chunk",
-            partial(_file_scenario, chunk=chunk, workers=2),
-            lambda c: c.blocks or bool(c.fresh),
+            partial(_file_scenario, chunk=chunk, workers=2, work=work),
+            lambda c: c.blocks or bool(c.fresh) or bool(c.buffers),
         )
-        for label, chunk in (("4KiB", 4096), ("1MiB", 1 << 20))
+        for work in ("sha256", "crc32")
+        for label, chunk in (("4KiB", 4096), ("64KiB", 1 << 16), ("1MiB", 1 << 20))
     ]
     return found
 
 
-FILE_CHUNKS: Final = (4096, 1 << 20)
+FILE_CHUNKS: Final = (4096, 1 << 16, 1 << 20)
 _data_files: dict[int, DataFile] = {}
 
 
-def _file_scenario(contender: Contender, sizes: Sizes, clock_cost: float, chunk: int, workers: int) -> Run:
+def _pools(contender: Contender) -> bool:
+    """The scenarios that drive a pool through the contenders' common shape."""
+    return not (contender.fresh or contender.buffers)
+
+
+def _file_scenario(
+    contender: Contender, sizes: Sizes, clock_cost: float, chunk: int, workers: int, work: str
+) -> Run:
     data = _data_files.get(sizes.file_bytes)
     if data is None:
         data = _data_files[sizes.file_bytes] = make_data_file(sizes.file_bytes, FILE_CHUNKS)
         atexit.register(os.unlink, data.path)
-    return file_fan_out(contender, sizes, clock_cost, data, chunk, workers)
+    return file_fan_out(contender, sizes, clock_cost, data, chunk, workers, work)
 
 
 @dataclass

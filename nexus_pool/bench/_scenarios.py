@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import threading
 import tracemalloc
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from time import perf_counter, perf_counter_ns
 from typing import Any
 
+from .. import Buffer, BufferPool, Pooled
 from ._contenders import Contender
 
 __all__ = [
@@ -269,7 +271,16 @@ class DataFile:
 
     path: str
     size: int
-    digest_sum: dict[int, int]  # chunk size -> sum of the chunks' sha256 as integers (mod 2**256)
+    digest_sum: dict[tuple[int, str], int]  # (chunk size, work) -> sum of the chunks' digests
+
+
+def _sha256(view: memoryview | bytes) -> int:
+    return int.from_bytes(hashlib.sha256(view).digest(), "big")
+
+
+WORKS: dict[str, Callable[[memoryview | bytes], int]] = {"sha256": _sha256, "crc32": zlib.crc32}
+"""What a worker does with a chunk: a heavy hash and a light checksum (both release the GIL
+for large inputs)."""
 
 
 def make_data_file(size: int, chunks: tuple[int, ...]) -> DataFile:
@@ -280,45 +291,80 @@ def make_data_file(size: int, chunks: tuple[int, ...]) -> DataFile:
     sums = {}
     with open(path, "rb") as source:
         for chunk in chunks:
-            source.seek(0)
-            total = 0
-            while data := source.read(chunk):
-                total += int.from_bytes(hashlib.sha256(data).digest(), "big")
-            sums[chunk] = total % (1 << 256)
+            for name, work in WORKS.items():
+                source.seek(0)
+                total = 0
+                while data := source.read(chunk):
+                    total += work(data)
+                sums[chunk, name] = total % (1 << 256)
     return DataFile(path, size, sums)
 
 
 def file_fan_out(
-    contender: Contender, sizes: Sizes, clock_cost: float, data: DataFile, chunk: int, workers: int
+    contender: Contender,
+    sizes: Sizes,
+    clock_cost: float,
+    data: DataFile,
+    chunk: int,
+    workers: int,
+    work: str = "sha256",
 ) -> Run:
-    """A reader fills chunks of a file, ``workers`` threads hash them: real work.
+    """A reader fills chunks of a file, ``workers`` threads hash them (``work``): real work.
 
     Pools: ``readinto()`` a pooled ``bytearray(chunk)``, hand (handle, length) over a
-    SimpleQueue, the worker hashes the filled part and releases. Fresh bytes: ``read()``
+    SimpleQueue, the worker hashes the filled part and releases; ``BufferPool``: the
+    buffer's own ``readinto`` and ``filled``, no length carried. Fresh bytes: ``read()``
     a new ``bytes`` per chunk through a bounded ``queue.Queue`` (as many as the pools
     have slots) or an unbounded ``SimpleQueue``. ``ns_per_op`` is wall time per chunk;
     ``peak`` the peak of traced memory (tracemalloc, in a separate pass). The hashes are
     checked, so a buffer reused while a worker reads it would fail the run.
     """
     capacity = CAPACITY if chunk <= 64 * 1024 else 2 * workers + 2
-    elapsed = _file_pass(contender, data, chunk, workers, capacity)
+    elapsed = _file_pass(contender, data, chunk, workers, capacity, work)
     tracemalloc.start()
     try:
-        _file_pass(contender, data, chunk, workers, capacity)
+        _file_pass(contender, data, chunk, workers, capacity, work)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     return Run(elapsed / (data.size / chunk) * 1e9, {}, peak)
 
 
-def _file_pass(contender: Contender, data: DataFile, chunk: int, workers: int, capacity: int) -> float:
+def _file_pass(contender: Contender, data: DataFile, chunk: int, workers: int, capacity: int, work: str) -> float:
     """One pass over the file; the seconds it took."""
     digests: list[int] = []
+    digest = WORKS[work]
 
     def hash_chunk(view: memoryview | bytes) -> None:
-        digests.append(int.from_bytes(hashlib.sha256(view).digest(), "big"))
+        digests.append(digest(view))
 
-    if contender.fresh:
+    if contender.buffers:
+        buffers = BufferPool(capacity, chunk, backend=contender.buffers)
+        filled_buffers: queue.SimpleQueue[Pooled[Buffer] | None] = queue.SimpleQueue()
+
+        def buffer_worker() -> None:
+            while (guard := filled_buffers.get()) is not None:
+                with guard as buffer:
+                    hash_chunk(buffer.filled)
+
+        threads = [threading.Thread(target=buffer_worker, daemon=True) for _ in range(workers)]
+        with _collected(), open(data.path, "rb", buffering=0) as source:
+            for thread in threads:
+                thread.start()
+            started = perf_counter()
+            while True:
+                guard = buffers.acquire()
+                if not guard.value.readinto(source):
+                    guard.release()
+                    break
+                filled_buffers.put(guard)
+            del guard
+            for _ in threads:
+                filled_buffers.put(None)
+            for thread in threads:
+                thread.join()
+            elapsed = perf_counter() - started
+    elif contender.fresh:
         chunks: queue.Queue[bytes | None] | queue.SimpleQueue[bytes | None] = (
             queue.Queue(capacity) if contender.fresh == "bounded" else queue.SimpleQueue()
         )
@@ -368,7 +414,7 @@ def _file_pass(contender: Contender, data: DataFile, chunk: int, workers: int, c
             for thread in threads:
                 thread.join()
             elapsed = perf_counter() - started
-    if sum(digests) % (1 << 256) != data.digest_sum[chunk]:
+    if sum(digests) % (1 << 256) != data.digest_sum[chunk, work]:
         raise AssertionError(f"{contender.name}: the chunks' hashes do not add up: a buffer was overwritten in use")
     return elapsed
 
