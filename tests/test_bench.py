@@ -116,3 +116,13 @@ def test_plot_is_drawn(tmp_path: Path) -> None:
     result = run_bench("--only", "cycle", "--only", "return-1", "--plot", str(chart))
     assert result.returncode == 0, result.stderr
     assert chart.stat().st_size > 10_000
+
+
+@pytest.mark.timeout(300)
+def test_file_capacity_sets_the_file_scenarios_slots() -> None:
+    result = run_bench("--only", "file-4KiB", "--file-capacity", "3", "--json", "-")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "--file-capacity 3" in report["environment"]["command"]
+    refused = run_bench("--file-capacity", "0")
+    assert refused.returncode == 2 and "--file-capacity must be at least 1" in refused.stderr

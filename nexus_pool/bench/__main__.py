@@ -15,6 +15,7 @@ pop() + append() with the same clear() reset.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -46,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, help="repeats per scenario (default: 21, or 3 with --quick)")
     parser.add_argument("--only", metavar="KEY", action="append", help="run only these scenarios (repeatable)")
+    parser.add_argument(
+        "--file-capacity",
+        type=int,
+        metavar="N",
+        help="slots (and queue bound) in the file scenarios (default: 64 for chunks up to 64 KiB, else 2N+2)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout only)")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw a chart (needs the 'plot' extra: matplotlib)")
     args = parser.parse_args(argv)
@@ -54,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (1 if args.tiny else 3 if args.quick else 21)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.file_capacity is not None:
+        if args.file_capacity < 1:
+            parser.error("--file-capacity must be at least 1")
+        sizes = dataclasses.replace(sizes, file_capacity=args.file_capacity)
     chosen = scenarios()
     if args.only:
         unknown = set(args.only) - {scenario.key for scenario in chosen}

@@ -57,6 +57,7 @@ class Sizes:
     items: int  # buffers handed across threads per run
     rounds: int  # barrier rounds per run (each releases all CAPACITY slots)
     file_bytes: int  # the size of the file the real-work scenarios read
+    file_capacity: int | None = None  # slots in the file scenarios; None: 64 up to 64 KiB chunks, else 2N+2
 
 
 @dataclass
@@ -319,7 +320,7 @@ def file_fan_out(
     ``peak`` the peak of traced memory (tracemalloc, in a separate pass). The hashes are
     checked, so a buffer reused while a worker reads it would fail the run.
     """
-    capacity = CAPACITY if chunk <= 64 * 1024 else 2 * workers + 2
+    capacity = sizes.file_capacity or (CAPACITY if chunk <= 64 * 1024 else 2 * workers + 2)
     elapsed = _file_pass(contender, data, chunk, workers, capacity, work)
     tracemalloc.start()
     try:
