@@ -1,11 +1,12 @@
 """python -m nexus_pool.bench: nexus_pool against the alternatives, in one run.
 
-    python -m nexus_pool.bench --quick             # about 10 seconds
-    python -m nexus_pool.bench                     # the full run, a few minutes
+    python -m nexus_pool.bench --quick             # about a minute
+    python -m nexus_pool.bench                     # the full run, about half an hour
     python -m nexus_pool.bench --json out.json --plot chart.png
 
 Scenarios follow the Rust crate's benches (same-thread acquire+release, cross-thread
-return with 1-4 returners, concurrent release at a barrier) plus a fan-out pipeline.
+return with 1-4 returners, concurrent release at a barrier) plus a fan-out pipeline and
+real work: a reader thread readinto()s a file's chunks, workers hash them.
 Contenders: every nexus_pool backend available here, queue.LifoQueue (urllib3's pool
 pattern), queue.SimpleQueue, a collections.deque free list, a lock + list, and pondpond
 when installed (pip install 'nexus-pool[bench]'). The floor is a bare deque
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the examples' layout
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="a short run, about 10 seconds")
+    size.add_argument("--quick", action="store_true", help="a short run, about a minute")
     size.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, help="repeats per scenario (default: 21, or 3 with --quick)")
     parser.add_argument("--only", metavar="KEY", action="append", help="run only these scenarios (repeatable)")
