@@ -110,6 +110,6 @@ NATIVE_FACADE = Extension(
 
 setup(
     cmdclass={"build_ext": BuildExtensions, "build_py": BuildPy, "bdist_wheel": BdistWheel},
-    cffi_modules=[] if MODE == "skip" else ["backends/build_freelist.py:ffibuilder"],
+    cffi_modules=[] if MODE == "skip" else ["backends/build_freelist.py:ffibuilder", "backends/build_shared.py:ffibuilder"],
     ext_modules=[] if MODE == "skip" else [NATIVE_FACADE],
 )
