@@ -16,7 +16,7 @@ from ._backends import BACKENDS, ENV_VAR, backend_class, default_backend, unavai
 
 __all__ = ["NATIVE_MODULES", "missing_native_modules", "report"]
 
-NATIVE_MODULES: Final = ("nexus_pool._freelist_native", "nexus_pool._native")
+NATIVE_MODULES: Final = ("nexus_pool._freelist_native", "nexus_pool._native", "nexus_pool._shared_native")
 """The compiled modules a full build has (sources in ``backends/``, types in ``stubs/``)."""
 
 
