@@ -200,12 +200,19 @@ static int move_lease(nxs_header *block, uint32_t slot, uint64_t expected, uint6
                : -1;
 }
 
-int nxs_send(void *base, uint32_t slot, uint32_t generation, int32_t pid, uint64_t now_ns)
+static uint64_t monotonic_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+int nxs_send(void *base, uint32_t slot, uint32_t generation, int32_t pid)
 {
     nxs_header *block = base;
     if (slot >= block->capacity)
         return -1;
-    atomic_store_explicit(&block->slots[slot].transit_since, now_ns, memory_order_relaxed);
+    atomic_store_explicit(&block->slots[slot].transit_since, monotonic_ns(), memory_order_relaxed);
     return move_lease(block, slot, pack(generation, NXS_HELD, pid), pack(generation, NXS_TRANSIT, pid));
 }
 
@@ -239,9 +246,10 @@ static int process_gone(int32_t pid)
     return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
 }
 
-int64_t nxs_reclaim(void *base, uint64_t now_ns, int64_t transit_max_age_ns)
+int64_t nxs_reclaim(void *base, int64_t transit_max_age_ns)
 {
     nxs_header *block = base;
+    uint64_t now_ns = monotonic_ns();
     int64_t reclaimed = 0;
     for (uint32_t slot = 0; slot < block->capacity; slot++) {
         uint64_t lease = atomic_load_explicit(&block->slots[slot].lease, memory_order_acquire);

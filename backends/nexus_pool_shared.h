@@ -38,8 +38,9 @@ int64_t nxs_try_acquire(void *base, int32_t pid, uint32_t *generation);
  * 0: woken, or a slot is free (look again); 1: timed out; 2: interrupted (EINTR). */
 int nxs_wait(void *base, int64_t timeout_ns);
 
-/* HELD(generation, pid) -> TRANSIT(generation, pid), stamped now_ns. 0, or -1. */
-int nxs_send(void *base, uint32_t slot, uint32_t generation, int32_t pid, uint64_t now_ns);
+/* HELD(generation, pid) -> TRANSIT(generation, pid), stamped with CLOCK_MONOTONIC (the
+ * clock of Python's time.monotonic on Linux). 0, or -1. */
+int nxs_send(void *base, uint32_t slot, uint32_t generation, int32_t pid);
 
 /* TRANSIT(generation, anyone) -> HELD(generation, pid). 0, or -1 (stale, duplicate,
  * foreign: the slot is not in transit at that generation). */
@@ -51,7 +52,7 @@ int nxs_release(void *base, uint32_t slot, uint32_t generation, int32_t pid);
 
 /* Give back the slots held by processes that no longer exist and, if
  * transit_max_age_ns >= 0, slots in transit for longer than that. How many. */
-int64_t nxs_reclaim(void *base, uint64_t now_ns, int64_t transit_max_age_ns);
+int64_t nxs_reclaim(void *base, int64_t transit_max_age_ns);
 
 /* Free slots now (a snapshot). */
 int64_t nxs_available(void *base);

@@ -23,15 +23,17 @@ interpreter exits normally.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import sys
+import threading
 import time
 import weakref
-from dataclasses import dataclass
+from collections.abc import Sized
 from multiprocessing import resource_tracker, shared_memory
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, NoReturn, SupportsIndex, final
+from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, SupportsIndex, final
 
 from ._errors import BackendUnavailable, PoolExhausted, ReleasedError
 from ._facade import check_capacity, check_timeout
@@ -52,6 +54,12 @@ __all__ = [
 
 BLOCK_PREFIX: Final = "nxp-"
 """Every block's name starts so: ``nxp-<creator pid>-<random>``."""
+
+_PID: list[int] = [os.getpid()]
+"""This process's pid, kept current across fork (os.getpid() is a system call)."""
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 _SLICE: Final = 0.05
 """Seconds: a blocked acquire sleeps on the futex in slices, so that signals
@@ -104,9 +112,9 @@ else:
 
 
 @final
-@dataclass(frozen=True)
-class Handle:
-    """What travels to a worker: which block, which slot, which lease of the slot."""
+class Handle(NamedTuple):
+    """What travels to a worker: which block, which slot, which lease of the slot (a
+    tuple: the cheapest thing to pickle)."""
 
     name: str
     slot: int
@@ -148,16 +156,49 @@ def _buffer_of(memory: shared_memory.SharedMemory) -> memoryview:
     return buffer
 
 
+_attach_lock = threading.Lock()
+
+
+def _skip_registration(name: Sized, rtype: str) -> None:
+    """Stands in for ``resource_tracker.register`` while a block is attached."""
+
+
+def _open_untracked(name: str) -> shared_memory.SharedMemory:
+    """Attach block ``name`` without telling the resource tracker.
+
+    Before 3.13 every attachment registers the name, and the tracker unlinks it when the
+    attaching process exits (or, for a child sharing the producer's tracker, an
+    unregister here would drop the producer's own registration): only the creator owns
+    the block. 3.13 has ``track=False``; before, registration is skipped for this call.
+    """
+    if sys.version_info >= (3, 13):
+        return shared_memory.SharedMemory(name, track=False)  # type: ignore[call-arg,unused-ignore]
+    with _attach_lock:
+        register = resource_tracker.register
+        resource_tracker.register = _skip_registration
+        try:
+            return shared_memory.SharedMemory(name)
+        finally:
+            resource_tracker.register = register
+
+
 def _attach(name: str) -> _Block:
     block = _attached.get(name)
     if block is None:
-        memory = shared_memory.SharedMemory(name)
-        # Before 3.13 every attachment registers with the resource tracker, which then
-        # unlinks the producer's block when this process exits: only the creator owns it.
-        if sys.version_info < (3, 13):
-            resource_tracker.unregister(memory._name, "shared_memory")  # type: ignore[attr-defined]
-        block = _attached[name] = _Block(memory)
+        block = _attached.setdefault(name, _Block(_open_untracked(name)))
     return block
+
+
+@atexit.register
+def _detach_all() -> None:
+    """At exit, unmap what this process attached (cffi's views first, or the mapping's
+    own finalizer complains that a buffer is still exported)."""
+    for name in list(_attached):
+        block = _attached.pop(name)
+        try:
+            block.close()
+        except BufferError:
+            pass  # a lease's view is still out: the mapping goes with the process
 
 
 @final
@@ -191,9 +232,7 @@ class SharedLease:
 
     def send(self) -> Handle:
         """End the lease here; the picklable handle a worker receives it by."""
-        if self._view is not None and lib.nxs_send(
-            self._block.base, self._slot, self._generation, os.getpid(), time.monotonic_ns()
-        ) != 0:
+        if self._view is not None and lib.nxs_send(self._block.base, self._slot, self._generation, _PID[0]) != 0:
             self._view = None
             raise ReleasedError("this shared lease was reclaimed: it is no longer held here")
         self._end()
@@ -202,7 +241,7 @@ class SharedLease:
     def release(self) -> None:
         """Give the buffer back to its pool, from whichever process holds it."""
         self._end()
-        if lib.nxs_release(self._block.base, self._slot, self._generation, os.getpid()) != 0:
+        if lib.nxs_release(self._block.base, self._slot, self._generation, _PID[0]) != 0:
             raise ReleasedError("this shared lease was reclaimed: it is no longer held here")
 
     def __enter__(self) -> memoryview:
@@ -227,7 +266,7 @@ def receive(handle: Handle) -> SharedLease:
     ``ReleasedError`` for a stale, duplicate or foreign handle, or one reclaimed meanwhile.
     """
     block = _attach(handle.name)
-    if lib.nxs_claim(block.base, handle.slot, handle.generation, os.getpid()) != 0:
+    if lib.nxs_claim(block.base, handle.slot, handle.generation, _PID[0]) != 0:
         raise ReleasedError(f"{handle} is stale, a duplicate, or was reclaimed: it is not in transit")
     return SharedLease(block, handle.slot, handle.generation)
 
@@ -266,13 +305,14 @@ def remove_orphans() -> list[str]:
         if _pid_alive(creator):
             continue
         try:
-            memory = shared_memory.SharedMemory(entry)
+            memory = _open_untracked(entry)
         except FileNotFoundError:
             continue
-        if sys.version_info < (3, 13):
-            resource_tracker.unregister(memory._name, "shared_memory")  # type: ignore[attr-defined]
         memory.close()
-        memory.unlink()
+        try:
+            os.unlink(f"/dev/shm/{entry}")  # not memory.unlink(): it would unregister a name never registered
+        except FileNotFoundError:
+            continue
         removed.append(entry)
     return removed
 
@@ -298,7 +338,7 @@ class SharedBufferPool:
     ``name`` defaults to ``nxp-<pid>-<random>``.
     """
 
-    __slots__ = ("__weakref__", "_block", "_finalizer", "_memory")
+    __slots__ = ("__weakref__", "_block", "_finalizer", "_generation", "_memory")
 
     def __init__(self, capacity: int, size: int, *, name: str | None = None) -> None:
         _native()
@@ -319,6 +359,7 @@ class SharedBufferPool:
             self._memory.unlink()
             raise ValueError("the block does not fit its mapping")
         self._block = _Block(self._memory)
+        self._generation = ffi.new("uint32_t *")
         _attached[self._memory.name] = self._block
         self._finalizer = weakref.finalize(self, _unlink, self._memory, self._block)
 
@@ -341,8 +382,8 @@ class SharedBufferPool:
 
     def try_acquire(self) -> SharedLease | None:
         """A lease on a free buffer, or ``None`` at once."""
-        generation = ffi.new("uint32_t *")
-        slot = lib.nxs_try_acquire(self._block.base, os.getpid(), generation)
+        generation = self._generation  # one acquirer: one out-parameter per pool
+        slot = lib.nxs_try_acquire(self._block.base, _PID[0], generation)
         return None if slot < 0 else SharedLease(self._block, slot, generation[0])
 
     def acquire(self, timeout: float | None = None) -> SharedLease:
@@ -363,7 +404,7 @@ class SharedBufferPool:
         """Give back the buffers held by processes that died; with ``transit_max_age``
         (seconds), also those sent that long ago and never received. How many."""
         age = -1 if transit_max_age is None else int(transit_max_age * 1e9)
-        return lib.nxs_reclaim(self._block.base, time.monotonic_ns(), age)
+        return lib.nxs_reclaim(self._block.base, age)
 
     def close(self) -> None:
         """Unmap and remove the block (workers that attached keep their mapping)."""

@@ -26,6 +26,8 @@ from typing import Any
 from .. import Pooled, available_backends, local
 from .._backends import backend_class, default_backend
 from .._facade import native_unavailable, pool_on
+from .._shared import shared_unavailable
+from ._processes import MP_QUEUE
 
 __all__ = ["Contender", "contenders"]
 
@@ -45,6 +47,7 @@ class Contender:
     note: str = ""
     fresh: str = ""  # not a pool: a new bytes per chunk through a "bounded" or "unbounded" queue
     buffers: str = ""  # nexus_pool.BufferPool on this backend: the file scenarios only
+    process: str = ""  # a process fan-out (_processes.KINDS): the process scenarios only
 
 
 def _the_handle(handle: bytearray) -> bytearray:
@@ -287,6 +290,15 @@ def contenders() -> list[Contender]:
     found += [
         Contender("fresh bytes, bounded queue", _not_a_pool, fresh="bounded", note="f.read() per chunk"),
         Contender("fresh bytes, unbounded queue", _not_a_pool, fresh="unbounded", note="f.read() per chunk"),
+    ]
+    if not shared_unavailable():
+        found.append(Contender("nexus_pool.shared", _not_a_pool, process="shared", note="handles out, no return queue"))
+    found += [
+        Contender(MP_QUEUE, _not_a_pool, process="queue", note="each chunk pickled"),
+        Contender("multiprocessing.Pool.imap", _not_a_pool, process="imap", note="chunksize=1"),
+        Contender(
+            "hand-rolled shared memory", _not_a_pool, process="handrolled", note="slot indices out, back by a queue"
+        ),
     ]
     if _pondpond_installed():
         found.append(

@@ -38,7 +38,10 @@ def environment(command: str) -> dict[str, Any]:
 
 
 def _references(results: list[Result], result: Result) -> tuple[Row | None, Row | None]:
-    """The floor and LifoQueue rows this scenario's ratios are against."""
+    """The floor and the reference rows (LifoQueue, or the scenario's own) this scenario's
+    ratios are against."""
+    if result.scenario.reference != LIFO_QUEUE:
+        return None, result.row(result.scenario.reference)
     own_lifo = result.row(LIFO_QUEUE)
     cycle = next((r for r in results if r.scenario.key == "cycle"), None)
     floor = cycle.row(FLOOR) if cycle else None
@@ -47,16 +50,22 @@ def _references(results: list[Result], result: Result) -> tuple[Row | None, Row 
     return None, own_lifo
 
 
-def _ratios(row: Row, floor: Row | None, lifo: Row | None) -> dict[str, float | None]:
+def _ratios(row: Row, floor: Row | None, reference: Row | None) -> dict[str, float | None]:
+    """x floor, and how many times faster than the reference (LifoQueue unless the
+    scenario names another: then ``faster_than_lifoqueue`` is None)."""
+    faster = reference.ns_per_op / row.ns_per_op if reference else None
     return {
         "x_floor": row.ns_per_op / floor.ns_per_op if floor else None,
-        "faster_than_lifoqueue": lifo.ns_per_op / row.ns_per_op if lifo else None,
+        "faster_than_lifoqueue": faster if reference is None or reference.contender == LIFO_QUEUE else None,
+        "faster_than_reference": faster,
     }
 
 
 def _rate(ns_per_op: float) -> str:
     per_second = 1e9 / ns_per_op
-    return f"{per_second / 1e6:.2f} M" if per_second >= 1e6 else f"{per_second / 1e3:.0f} k"
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:.2f} M"
+    return f"{per_second / 1e3:.0f} k" if per_second >= 1e4 else f"{per_second:,.0f}"
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
@@ -79,7 +88,8 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
             "Times are medians over repeats. Per-operation p50/p99 come from reading the clock around "
             f"every operation, minus the clock's own cost ({clock_cost:.0f} ns, measured in this run). "
             "x floor: time / the floor's time (lower is better); Lifo/x: how many times faster than the "
-            "queue.LifoQueue pool in the same scenario (higher is better)."
+            "queue.LifoQueue pool in the same scenario (higher is better); mpQ/x: the same against a "
+            "multiprocessing.Queue of bytes, in the process scenarios."
         ),
     ]
     for result in results:
@@ -95,7 +105,7 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
         header += f"{'x floor':>8}" if floor else ""
         peaks = any(row.peak_bytes is not None for row in result.rows)
         header += f"{'peak MiB':>10}" if peaks else ""
-        header += f"{'Lifo/x':>7}"
+        header += f"{'Lifo/x' if result.scenario.reference == LIFO_QUEUE else 'mpQ/x':>7}"
         lines.append(header)
         notes = []
         for row in sorted(result.rows, key=lambda r: r.ns_per_op):
@@ -104,7 +114,7 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
             for op in ops:
                 p50, p99 = row.latency.get(op, (math.nan, math.nan))
                 line += f"{f'{p50:.0f} / {p99:.0f}':>{op_widths[op]}}"
-            x_floor, faster = ratios["x_floor"], ratios["faster_than_lifoqueue"]
+            x_floor, faster = ratios["x_floor"], ratios["faster_than_reference"]
             if floor:
                 line += f"{f'{x_floor:.2f}' if x_floor is not None else '':>8}"
             if peaks:
@@ -126,6 +136,7 @@ def as_json(results: list[Result], env: dict[str, Any], clock_cost: float) -> di
                 "key": result.scenario.key,
                 "title": result.scenario.title,
                 "unit": result.scenario.unit,
+                "reference": result.scenario.reference,
                 "rows": [
                     {
                         "contender": row.contender,

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Final
 
 from ._contenders import Contender
+from ._processes import MP_QUEUE, process_fan_out
 from ._scenarios import (
     DataFile,
     Run,
@@ -26,7 +27,7 @@ from ._scenarios import (
     with_block,
 )
 
-__all__ = ["FLOOR", "LIFO_QUEUE", "Result", "Row", "Scenario", "run_benchmark", "scenarios"]
+__all__ = ["FLOOR", "LIFO_QUEUE", "MP_QUEUE", "Result", "Row", "Scenario", "run_benchmark", "scenarios"]
 
 FLOOR = "floor: deque pop+clear+append"
 LIFO_QUEUE = "queue.LifoQueue"
@@ -39,6 +40,7 @@ class Scenario:
     unit: str  # what ns_per_op is per
     run: Callable[[Contender, Sizes, float], Run]
     applies: Callable[[Contender], bool] = lambda contender: _pools(contender)
+    reference: str = LIFO_QUEUE  # the contender the ratio column compares with
 
 
 def scenarios() -> list[Scenario]:
@@ -86,6 +88,19 @@ def scenarios() -> list[Scenario]:
         for work in ("sha256", "crc32")
         for label, chunk in (("4KiB", 4096), ("64KiB", 1 << 16), ("1MiB", 1 << 20))
     ]
+    found += [
+        Scenario(
+            f"process-{label}-{workers}w",
+            f"process fan-out: a producer fills {label} chunks, {workers} worker process"
+            f"{'es' * (workers > 1)} sha256 them",
+            "chunk",
+            partial(_process_scenario, chunk=chunk, workers=workers),
+            lambda c: bool(c.process),
+            MP_QUEUE,
+        )
+        for label, chunk in (("64KiB", 1 << 16), ("1MiB", 1 << 20))
+        for workers in (1, 2)
+    ]
     return found
 
 
@@ -95,7 +110,18 @@ _data_files: dict[int, DataFile] = {}
 
 def _pools(contender: Contender) -> bool:
     """The scenarios that drive a pool through the contenders' common shape."""
-    return not (contender.fresh or contender.buffers)
+    return not (contender.fresh or contender.buffers or contender.process)
+
+
+_process_data: dict[int, bytes] = {}
+
+
+def _process_scenario(contender: Contender, sizes: Sizes, clock_cost: float, chunk: int, workers: int) -> Run:
+    data = _process_data.get(sizes.file_bytes)
+    if data is None:
+        data = _process_data[sizes.file_bytes] = os.urandom(sizes.file_bytes)
+    elapsed = process_fan_out(contender.process, data, chunk, workers)
+    return Run(elapsed / (len(data) / chunk) * 1e9, {})
 
 
 def _file_scenario(
