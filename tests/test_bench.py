@@ -36,9 +36,20 @@ def test_tiny_run_reports_every_scenario_and_contender() -> None:
     assert report["clock_cost_ns"] >= 0
     keys = [scenario["key"] for scenario in report["scenarios"]]
     files = ["file-4KiB", "file-64KiB", "file-1MiB", "file-4KiB-crc32", "file-64KiB-crc32", "file-1MiB-crc32"]
+    processes = ["process-64KiB-1w", "process-64KiB-2w", "process-1MiB-1w", "process-1MiB-2w", "process-wakeup"]
     assert keys == ["cycle", "with", "return-1", "return-2", "return-3", "return-4",
-                    "barrier-1", "barrier-2", "barrier-4", "fan-out", *files]  # fmt: skip
+                    "barrier-1", "barrier-2", "barrier-4", "fan-out", *files, *processes]  # fmt: skip
     by_key = {scenario["key"]: {row["contender"]: row for row in scenario["rows"]} for scenario in report["scenarios"]}
+    for key in processes:
+        rows = by_key[key]
+        assert {"multiprocessing.Queue: bytes"} <= set(rows)
+        if key != "process-wakeup":
+            assert {"multiprocessing.Pool.imap", "hand-rolled shared memory"} <= set(rows)
+        if IN_CI:
+            assert "nexus_pool.shared" in rows, "the shared-memory pool was not measured"
+        assert rows["multiprocessing.Queue: bytes"]["faster_than_reference"] == pytest.approx(1.0)
+        assert all(row["faster_than_lifoqueue"] is None for row in rows.values())
+        assert "queue.LifoQueue" not in rows and "nexus_pool native[atomic]" not in rows
     nexus = {f"nexus_pool {facade}[{backend}]" for facade, backend in facade_backend_pairs()}
     assert {f"nexus_pool pure[{backend}]" for backend in available_backends()} <= nexus
     if IN_CI:

@@ -245,7 +245,7 @@ def _pondpond_installed() -> bool:
 
 
 def _not_a_pool(capacity: int, factory: Factory, reset: Reset) -> Any:
-    raise AssertionError("fresh-bytes and BufferPool contenders only run the file scenarios")
+    raise AssertionError("fresh-bytes, BufferPool and process contenders only run their own scenarios")
 
 
 def facade_backend_pairs() -> list[tuple[str, str]]:

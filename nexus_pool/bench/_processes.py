@@ -24,7 +24,10 @@ from multiprocessing import shared_memory
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["KINDS", "MP_QUEUE", "process_fan_out"]
+__all__ = ["KINDS", "MP_QUEUE", "WAKING_KINDS", "process_fan_out", "process_wakeup"]
+
+WAKING_KINDS = ("shared", "queue")
+"""The contenders of the wake-up scenario: a producer blocked until a worker's return."""
 
 MP_QUEUE = "multiprocessing.Queue: bytes"
 """The process scenarios' reference contender."""
@@ -140,3 +143,59 @@ def process_fan_out(kind: str, data: bytes, size: int, workers: int) -> float:
     if sorted(got) != expected:
         raise AssertionError(f"{kind}: the chunks' digests do not match: a buffer was overwritten in use")
     return elapsed
+
+
+def _shared_waker(inbox: Any, started: Any) -> None:
+    from nexus_pool import shared
+
+    started.put(b"ready")
+    while (handle := inbox.get()) is not None:
+        lease = shared.receive(handle)
+        time.sleep(0.0005)  # the producer is asleep in acquire() by now
+        lease.buffer[:8] = time.monotonic_ns().to_bytes(8, "little")
+        lease.release()
+
+
+def _queue_waker(inbox: Any, returns: Any) -> None:
+    returns.put(b"ready")
+    while inbox.get() is not None:
+        time.sleep(0.0005)
+        returns.put(time.monotonic_ns())
+
+
+def process_wakeup(kind: str, rounds: int) -> list[int]:
+    """Nanoseconds from a worker process's return of the one buffer to the blocked
+    producer's wake-up, ``rounds`` times: the buffer's release (``shared``: the worker
+    stamps the time into the buffer) or a ``multiprocessing.Queue`` put (``queue``)."""
+    inbox, back = _SPAWN.Queue(), _SPAWN.Queue()
+    pool = None
+    if kind == "shared":
+        from nexus_pool import shared
+
+        pool = shared.SharedBufferPool(1, 4096)
+        process = _SPAWN.Process(target=_shared_waker, args=(inbox, back), daemon=True)
+    else:
+        process = _SPAWN.Process(target=_queue_waker, args=(inbox, back), daemon=True)
+    latencies = []
+    try:
+        process.start()
+        back.get(timeout=120)
+        for _ in range(rounds):
+            if pool is not None:
+                inbox.put(pool.acquire().send())
+                lease = pool.acquire(timeout=60)  # asleep until the worker releases
+                woke = time.monotonic_ns()
+                latencies.append(woke - int.from_bytes(lease.buffer[:8], "little"))
+                lease.release()
+            else:
+                inbox.put(True)
+                returned = back.get(timeout=60)
+                latencies.append(time.monotonic_ns() - returned)
+        inbox.put(None)
+        process.join(60)
+    finally:
+        if process.is_alive():
+            process.kill()
+        if pool is not None:
+            pool.close()
+    return latencies

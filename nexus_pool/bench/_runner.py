@@ -12,7 +12,7 @@ from functools import partial
 from typing import Final
 
 from ._contenders import Contender
-from ._processes import MP_QUEUE, process_fan_out
+from ._processes import MP_QUEUE, WAKING_KINDS, process_fan_out, process_wakeup
 from ._scenarios import (
     DataFile,
     Run,
@@ -83,7 +83,7 @@ def scenarios() -> list[Scenario]:
             f"real work: a reader readinto()s {label} chunks of a file, 2 workers {work} them",
             "chunk",
             partial(_file_scenario, chunk=chunk, workers=2, work=work),
-            lambda c: c.blocks or bool(c.fresh) or bool(c.buffers),
+            lambda c: (c.blocks and _pools(c)) or bool(c.fresh) or bool(c.buffers),
         )
         for work in ("sha256", "crc32")
         for label, chunk in (("4KiB", 4096), ("64KiB", 1 << 16), ("1MiB", 1 << 20))
@@ -101,6 +101,16 @@ def scenarios() -> list[Scenario]:
         for label, chunk in (("64KiB", 1 << 16), ("1MiB", 1 << 20))
         for workers in (1, 2)
     ]
+    found.append(
+        Scenario(
+            "process-wakeup",
+            "wake-up across processes: a producer blocked until a worker process returns a buffer",
+            "wake-up",
+            _wakeup_scenario,
+            lambda c: c.process in WAKING_KINDS,
+            MP_QUEUE,
+        )
+    )
     return found
 
 
@@ -111,6 +121,11 @@ _data_files: dict[int, DataFile] = {}
 def _pools(contender: Contender) -> bool:
     """The scenarios that drive a pool through the contenders' common shape."""
     return not (contender.fresh or contender.buffers or contender.process)
+
+
+def _wakeup_scenario(contender: Contender, sizes: Sizes, clock_cost: float) -> Run:
+    latencies = process_wakeup(contender.process, max(10, sizes.items // 30))
+    return Run(statistics.median(latencies), {"wake-up": latencies})
 
 
 _process_data: dict[int, bytes] = {}
