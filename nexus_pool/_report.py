@@ -46,6 +46,10 @@ def report() -> str:
             lines.append(f"  {name}: MISSING ({missing[name]})")
         else:
             lines.append(f"  {name}: {getattr(sys.modules[name], '__file__', None) or 'loaded'}")
+    from ._shared import shared_unavailable
+
+    why = shared_unavailable()
+    lines.append(f"nexus_pool.shared (buffers shared with worker processes): {'UNAVAILABLE: ' + why if why else 'available'}")
     unavailable = unavailable_backends()
     chosen = os.environ.get(ENV_VAR)
     default = default_backend() if len(unavailable) < len(BACKENDS) else "none"

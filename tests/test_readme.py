@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,14 @@ def test_the_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("code", [code for _, code in EXAMPLES], ids=[heading for heading, _ in EXAMPLES])
-def test_every_python_block_runs_as_written(code: str) -> None:
+def test_every_python_block_runs_as_written(code: str, tmp_path: Path) -> None:
+    if 'if __name__ == "__main__":' in code:
+        # A program (worker processes import its functions): run it as a script.
+        script = tmp_path / "readme_example.py"
+        script.write_text(code)
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return
     exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
 
 

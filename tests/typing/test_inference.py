@@ -10,7 +10,7 @@ import asyncio
 from typing_extensions import assert_type
 
 import nexus_pool.sync
-from nexus_pool import local
+from nexus_pool import local, shared
 from nexus_pool import AsyncAcquisition, Buffer, BufferPool, Pool, Pooled, PoolStats
 
 
@@ -97,3 +97,20 @@ def test_buffer_pools_and_shutdown() -> None:
             assert_type(buffer.data, bytearray)
     assert_type(pool.is_shutdown, bool)
     assert_type(pool.shutdown(), None)
+
+
+def test_shared_buffer_pools() -> None:
+    if shared.shared_unavailable():
+        return
+    with shared.SharedBufferPool(2, 64) as pool:
+        assert_type(pool, shared.SharedBufferPool)
+        assert_type(pool.try_acquire(), shared.SharedLease | None)
+        lease = pool.acquire(timeout=1)
+        assert_type(lease.buffer, memoryview)
+        handle = lease.send()
+        assert_type(handle, shared.Handle)
+        assert_type(handle.slot, int)
+        with shared.receive(handle) as buffer:
+            assert_type(buffer, memoryview)
+        assert_type(pool.reclaim(transit_max_age=1.0), int)
+        assert_type(shared.producer_alive(pool.name), bool)

@@ -1,0 +1,8 @@
+from nexus_pool import shared
+
+pool = shared.SharedBufferPool(2, 1024)
+pool.try_acquire().send()  # E: union-attr
+shared.receive(("name", 0, 1))  # E: arg-type
+handle = pool.acquire().send()
+handle.slot = 3  # E: misc
+pool.acquire(timeout="soon")  # E: arg-type
