@@ -104,8 +104,8 @@ def scenarios() -> list[Scenario]:
     found.append(
         Scenario(
             "process-wakeup",
-            "wake-up across processes: a producer blocked until a worker process returns a buffer",
-            "wake-up",
+            "wake-up across processes: the producer, blocked, woken by a worker's return",
+            "wake",
             _wakeup_scenario,
             lambda c: c.process in WAKING_KINDS,
             MP_QUEUE,
@@ -125,7 +125,7 @@ def _pools(contender: Contender) -> bool:
 
 def _wakeup_scenario(contender: Contender, sizes: Sizes, clock_cost: float) -> Run:
     latencies = process_wakeup(contender.process, max(10, sizes.items // 30))
-    return Run(statistics.median(latencies), {"wake-up": latencies})
+    return Run(statistics.median(latencies), {"wake": latencies})
 
 
 _process_data: dict[int, bytes] = {}
