@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import atexit
 import os
+import queue
 import secrets
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Sized
+from collections.abc import Iterator, Sized
 from multiprocessing import resource_tracker, shared_memory
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, SupportsIndex, final
+from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, Protocol, SupportsIndex, final
 
-from ._errors import BackendUnavailable, PoolExhausted, ReleasedError
+from ._errors import BackendUnavailable, PoolError, PoolExhausted, ReleasedError
 from ._facade import check_capacity, check_timeout
 
 if TYPE_CHECKING:
@@ -44,8 +45,10 @@ if TYPE_CHECKING:
 __all__ = [
     "BLOCK_PREFIX",
     "Handle",
+    "ProducerGone",
     "SharedBufferPool",
     "SharedLease",
+    "handles",
     "producer_alive",
     "receive",
     "remove_orphans",
@@ -271,6 +274,14 @@ def receive(handle: Handle) -> SharedLease:
     return SharedLease(block, handle.slot, handle.generation)
 
 
+class _Getter(Protocol):
+    def get(self, block: bool = ..., timeout: float | None = ...) -> Handle | None: ...
+
+
+class ProducerGone(PoolError):
+    """The producer of a shared block died: no more handles will come."""
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -289,6 +300,27 @@ def producer_alive(name: str) -> bool:
     except FileNotFoundError:
         return False
     return _pid_alive(lib.nxs_creator(block.base))
+
+
+def handles(inbox: _Getter, producer: str, *, poll: float = 0.5) -> Iterator[Handle]:
+    """The handles a worker takes from ``inbox`` (any queue with ``get(timeout=)``), up to
+    a ``None``; :class:`ProducerGone` if the process that made block ``producer`` dies
+    meanwhile, noticed within ``poll`` seconds, instead of waiting for ever::
+
+        for handle in shared.handles(inbox, pool_name):
+            with shared.receive(handle) as buffer:
+                ...
+    """
+    while True:
+        try:
+            item = inbox.get(timeout=poll)
+        except queue.Empty:
+            if not producer_alive(producer):
+                raise ProducerGone(f"the process that made shared block {producer!r} has died") from None
+            continue
+        if item is None:
+            return
+        yield item
 
 
 def remove_orphans() -> list[str]:

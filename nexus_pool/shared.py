@@ -2,8 +2,10 @@
 
 from ._shared import (
     Handle,
+    ProducerGone,
     SharedBufferPool,
     SharedLease,
+    handles,
     producer_alive,
     receive,
     remove_orphans,
@@ -12,8 +14,10 @@ from ._shared import (
 
 __all__ = [
     "Handle",
+    "ProducerGone",
     "SharedBufferPool",
     "SharedLease",
+    "handles",
     "producer_alive",
     "receive",
     "remove_orphans",

@@ -6,6 +6,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import textwrap
@@ -228,3 +229,26 @@ def test_sigkill_storm(record_property: Callable[[str, object], None]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     record_property("stress", done.stdout.strip())
     assert "200 trials" in done.stdout
+
+
+def test_a_waiting_worker_notices_its_producer_die() -> None:
+    names, inbox, outcome = SPAWN.Queue(), SPAWN.Queue(), SPAWN.Queue()
+    producer = SPAWN.Process(target=workers.make_pool_and_hang, args=(names,))
+    producer.start()
+    name = names.get(timeout=30)
+    worker = SPAWN.Process(target=workers.wait_for_handles, args=(name, inbox, outcome))
+    worker.start()
+    producer.kill()
+    producer.join(30)
+    assert outcome.get(timeout=30).startswith("gone: the process that made shared block"), "the worker hung"
+    worker.join(30)
+    assert name in shared.remove_orphans()
+
+
+def test_handles_end_at_none(pool: shared.SharedBufferPool) -> None:
+    inbox: queue.SimpleQueue[shared.Handle | None] = queue.SimpleQueue()
+    inbox.put(pool.acquire().send())
+    inbox.put(None)
+    got = list(shared.handles(inbox, pool.name, poll=0.05))
+    assert len(got) == 1
+    shared.receive(got[0]).release()

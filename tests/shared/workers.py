@@ -59,3 +59,21 @@ def die(handle: shared.Handle) -> None:
     """A task that dies holding its buffer."""
     shared.receive(handle)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wait_for_handles(name: str, inbox: Any, outcome: Any) -> None:
+    """A worker that waits for handles while its producer dies."""
+    try:
+        for handle in shared.handles(inbox, name, poll=0.1):
+            shared.receive(handle).release()
+    except shared.ProducerGone as gone:
+        outcome.put(f"gone: {gone}")
+    else:
+        outcome.put("ended")
+
+
+def make_pool_and_hang(names: Any) -> None:
+    """A producer that publishes its block and then hangs until killed."""
+    pool = shared.SharedBufferPool(1, 64)
+    names.put(pool.name)
+    time.sleep(3600)
