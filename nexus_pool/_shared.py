@@ -235,10 +235,10 @@ class SharedLease:
 
     def send(self) -> Handle:
         """End the lease here; the picklable handle a worker receives it by."""
-        if self._view is not None and lib.nxs_send(self._block.base, self._slot, self._generation, _PID[0]) != 0:
-            self._view = None
+        sent = self._view is not None and lib.nxs_send(self._block.base, self._slot, self._generation, _PID[0]) == 0
+        self._end()  # raises if it had ended already
+        if not sent:
             raise ReleasedError("this shared lease was reclaimed: it is no longer held here")
-        self._end()
         return Handle(self._block.memory.name, self._slot, self._generation)
 
     def release(self) -> None:

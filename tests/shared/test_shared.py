@@ -252,3 +252,21 @@ def test_handles_end_at_none(pool: shared.SharedBufferPool) -> None:
     got = list(shared.handles(inbox, pool.name, poll=0.05))
     assert len(got) == 1
     shared.receive(got[0]).release()
+
+
+def test_a_reclaimed_lease_cannot_be_sent_or_released(pool: shared.SharedBufferPool) -> None:
+    lease = pool.acquire()
+    handle = lease.send()
+    assert pool.reclaim(transit_max_age=0) == 1
+    with pytest.raises(ReleasedError):
+        shared.receive(handle)
+    held = pool.acquire()
+    assert pool.available() == 3
+    # forge a second lease object on the same slot and generation, as a copy would be
+    ghost = shared.SharedLease(held._block, held._slot, held._generation + 1)  # noqa: SLF001
+    with pytest.raises(ReleasedError, match="reclaimed"):
+        ghost.send()
+    with pytest.raises(ReleasedError):
+        ghost.buffer
+    held.release()
+    assert pool.available() == 4
