@@ -39,6 +39,7 @@ __all__ = [
     "PURE_ENV_VAR",
     "Pool",
     "Pooled",
+    "check_callables",
     "check_capacity",
     "check_timeout",
     "facade_for",
@@ -105,6 +106,14 @@ def check_capacity(capacity: object) -> int:
     if number < 1:
         raise ValueError(f"capacity must be >= 1, got {number}")
     return number
+
+
+def check_callables(factory: object, reset: object) -> None:
+    """``factory`` callable and ``reset`` callable or None, else a TypeError naming it."""
+    if not callable(factory):
+        raise TypeError(f"factory must be callable, not {type(factory).__name__}")
+    if reset is not None and not callable(reset):
+        raise TypeError(f"reset must be callable or None, not {type(reset).__name__}")
 
 
 def check_timeout(timeout: object) -> float | None:
@@ -194,10 +203,7 @@ class Pool(Generic[T]):
         backend: str | None = None,
     ) -> Pool[T]:
         checked = check_capacity(capacity)
-        if not callable(factory):
-            raise TypeError(f"factory must be callable, not {type(factory).__name__}")
-        if reset is not None and not callable(reset):
-            raise TypeError(f"reset must be callable or None, not {type(reset).__name__}")
+        check_callables(factory, reset)
         freelist_class = select(backend)
         if checked > freelist_class.max_capacity:
             raise ValueError(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, SupportsIndex, TypeVar, f
 from ._backends import select
 from ._backends.debug import DebugFreeList, _claim, _current_token
 from ._errors import OwnershipError, PoolExhausted, ReleasedError
-from ._facade import RELEASED_MESSAGE, Pooled, check_capacity, native_enabled, value_repr
+from ._facade import RELEASED_MESSAGE, Pooled, check_callables, check_capacity, native_enabled, value_repr
 from ._slots import add_note
 
 __all__ = ["BoundedPool", "LocalPooled", "Pool"]
@@ -232,13 +232,6 @@ def _unraisable(error: BaseException, pool: object) -> Any:
     return Unraisable()
 
 
-def _check_callables(factory: object, reset: object) -> None:
-    if not callable(factory):
-        raise TypeError(f"factory must be callable, not {type(factory).__name__}")
-    if reset is not None and not callable(reset):
-        raise TypeError(f"reset must be callable or None, not {type(reset).__name__}")
-
-
 def _native_serves(backend: str | None) -> bool:
     """Whether a new local pool is native: unchecked (not debug), and the native facade is on."""
     # The sync pools' names and rules (argument, environment, default); a local pool
@@ -259,7 +252,7 @@ class Pool(Generic[T]):
     def __new__(
         cls, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
     ) -> Pool[T]:
-        _check_callables(factory, reset)
+        check_callables(factory, reset)
         if _native_serves(backend):
             assert _native_types is not None
             pool: Pool[T] = _native_types[0]._create(-1, factory, reset)
@@ -311,7 +304,7 @@ class BoundedPool(Generic[T]):
         backend: str | None = None,
     ) -> BoundedPool[T]:
         checked = check_capacity(capacity)
-        _check_callables(factory, reset)
+        check_callables(factory, reset)
         if _native_serves(backend):
             assert _native_types is not None
             pool: BoundedPool[T] = _native_types[1]._create(checked, factory, reset)
