@@ -111,7 +111,6 @@ def process_fan_out(kind: str, data: bytes, size: int, workers: int) -> float:
                 process.start()
             for _ in processes:
                 outbox.get(timeout=120)
-            got = []
             started = time.perf_counter()
             for chunk in chunks:
                 if kind == "shared":
