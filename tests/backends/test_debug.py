@@ -18,28 +18,13 @@ import pytest
 
 from nexus_pool import OwnershipError, Pool, Pooled, ReleasedError
 
-from ..conformance.support import WAIT, Item, barrier, make_pool, running, spawn
+from ..conformance.support import WAIT, Item, barrier, make_pool, on_thread, running, spawn
 
 
 @pytest.fixture
 def pool() -> Pool[Item]:
     pool, _, _ = make_pool("debug", capacity=4)
     return pool
-
-
-def on_thread(action: Callable[[], object], name: str) -> BaseException | None:
-    """Run ``action`` on a new thread named ``name``; return what it raised, if anything."""
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            action()
-        except BaseException as exc:
-            raised.append(exc)
-
-    with running(spawn(run, name=name)):
-        pass
-    return raised[0] if raised else None
 
 
 def next_line() -> str:

@@ -204,6 +204,21 @@ def running(*threads: threading.Thread) -> Iterator[None]:
         raise AssertionError(f"{len(errors)} thread(s) failed, first: {errors[0]!r}") from errors[0]
 
 
+def on_thread(action: Callable[[], object], name: str) -> BaseException | None:
+    """Run ``action`` on a new thread named ``name``; return what it raised, if anything."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as exc:
+            raised.append(exc)
+
+    with running(spawn(run, name=name)):
+        pass
+    return raised[0] if raised else None
+
+
 def _recording(run: Callable[[], None], errors: list[BaseException]) -> Callable[[], None]:
     def recorded() -> None:
         try:

@@ -26,9 +26,8 @@ from ..conformance.support import (
     Reset,
     ResetFailed,
     collecting,
+    on_thread,
     require_native_facade,
-    running,
-    spawn,
 )
 
 IMPLEMENTATIONS = [("native", "local"), ("pure", "local"), ("pure", "debug")]
@@ -236,20 +235,6 @@ def test_bad_arguments(backend: str) -> None:
         local.BoundedPool(2, object, 5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown backend 'fast'"):
         local.Pool(object, backend="fast")
-
-
-def on_thread(action: Callable[[], object], name: str) -> BaseException | None:
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            action()
-        except BaseException as exc:
-            raised.append(exc)
-
-    with running(spawn(run, name=name)):
-        pass
-    return raised[0] if raised else None
 
 
 @pytest.mark.parametrize("make", [growable, bounded])
