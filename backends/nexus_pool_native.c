@@ -1,16 +1,18 @@
 /* nexus_pool._native: the native facade, Pool and Pooled as C extension types.
  *
- * The same contract as the pure-Python facade (nexus_pool/_pool.py), for the `atomic`
- * backend: the free list is the lock-free Treiber stack of nexus_pool_freelist.c, linked
- * into this module and called directly. Acquiring and releasing run no bytecode, so no
- * asynchronous exception can land between taking a slot and handing it to its guard;
- * user code (factory, reset) and the blocking wait are the only Python calls.
+ * Mirrors nexus_pool/_pool.py (the pure-Python facade) for the `atomic` backend, and
+ * nexus_pool/_local.py for the local pools. The free list is the lock-free Treiber stack
+ * of nexus_pool_freelist.c, linked into this module and called directly. Acquiring and
+ * releasing run no bytecode, so no asynchronous exception can land between taking a slot
+ * and handing it to its guard; user code (factory, reset) and the blocking wait are the
+ * only Python calls.
  *
  * Ownership: while a slot is free its value sits in pool->values[slot]; while it is
  * lent, the guard owns the value and pool->values[slot] is NULL. So a value that refers
  * to its guard forms a cycle with it alone, and the cyclic GC can collect both: the
- * guard's finalizer returns the slot once. A guard keeps its pool alive; the pool
- * refers to no guard, so a dropped pool frees its values by reference counting.
+ * guard's finalizer returns the slot once. A guard keeps its pool alive (guard->owner is
+ * a strong reference); the pool refers to no guard, so a dropped pool frees its values by
+ * reference counting.
  *
  * The release claim: the guard's `value` is exchanged for NULL under the guard's
  * critical section on free-threaded builds (the GIL serialises it elsewhere); whoever
@@ -19,8 +21,17 @@
  * `value` is set. Reading the value takes the same critical section: a reader never
  * holds a pointer that a concurrent release could free (a failed reset drops the value).
  *
- * The public classes nexus_pool.Pool and nexus_pool.Pooled are Python base classes;
- * these types are made as their subclasses by _setup(), called by nexus_pool/_facade.py.
+ * Life cycle: the types refuse tp_new (and so object.__new__ and copyreg's
+ * reconstructor); a pool is made only by Pool._create, which makes every part, the
+ * values included, before the object exists, so the garbage collector (gc.get_objects())
+ * never shows a pool that is not whole. tp_clear (the collector breaking a cycle through
+ * a pool) leaves the pool shut down, never half usable.
+ *
+ * Module: multi-phase initialisation (PEP 489) with the types and every Python object
+ * this code uses in module state (PEP 573/630), so each interpreter, subinterpreters
+ * included, has its own; no C static holds a Python object. The module imports what it
+ * needs itself: the public base classes (nexus_pool._base, nexus_pool._local_base), the
+ * errors, the waiting helper (nexus_pool._slots) and PoolStats.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -105,46 +116,78 @@ nxp_error_forget(nxp_error error)
 #endif
 }
 
-/* ---- what the Python side hands over in _setup() ---------------------------------- */
+/* An exception is being raised: make `earlier` (taken before) its __context__, as Python
+ * chains an exception raised while another is handled. */
+static void
+nxp_error_chain(nxp_error earlier)
+{
+    if (earlier.exception == NULL) {
+        nxp_error_forget(earlier);
+        return;
+    }
+    nxp_error current = nxp_error_take();
+    if (current.exception != NULL && current.exception != earlier.exception)
+        PyException_SetContext(current.exception, Py_NewRef(earlier.exception));
+    nxp_error_forget(earlier);
+    nxp_error_restore(current);
+}
 
-static PyTypeObject *PoolType;
-static PyTypeObject *PooledType;
-static PyObject *ReleasedError;  /* nexus_pool.ReleasedError */
-static PyObject *PoolExhausted;  /* nexus_pool.PoolExhausted */
-static PyObject *PoolShutDown;   /* nexus_pool.PoolShutDown */
-static PyObject *shutdown_message;  /* str: what PoolShutDown says */
-static PyObject *wait_helper;    /* _slots.wait(take, waiting, wakeup, timeout) -> guard | None */
-static PyObject *check_timeout;  /* _facade.check_timeout(timeout) -> float | None, or raises */
-static PyObject *value_repr;     /* _facade.value_repr(value) -> str, bounded */
-static PyObject *add_note;       /* _slots.add_note(error, note) */
-static PyObject *lock_type;      /* threading.Lock */
-static PyObject *longest_wait;   /* float: a longer timeout means no limit */
-static PyObject *released_message;   /* str: the ReleasedError of a released guard */
-static PyObject *collected_message;  /* str: ... of one its finalizer released */
-static PyObject *stats_type;     /* nexus_pool.PoolStats */
-static PyObject *waiter_type;    /* _slots.Waiter(take, waiting, note_wait) */
-static PyObject *monotonic;      /* time.monotonic */
+/* ---- module state ------------------------------------------------------------------- */
 
-/* ---- the types ---------------------------------------------------------------------- */
+typedef struct {
+    PyTypeObject *pool_type;
+    PyTypeObject *pooled_type;
+    PyTypeObject *local_pool_type;
+    PyTypeObject *local_bounded_type;
+    PyObject *released_error;     /* nexus_pool.ReleasedError */
+    PyObject *pool_exhausted;     /* nexus_pool.PoolExhausted */
+    PyObject *pool_shut_down;     /* nexus_pool.PoolShutDown */
+    PyObject *shutdown_message;   /* str: what PoolShutDown says */
+    PyObject *released_message;   /* str: the ReleasedError of a released guard */
+    PyObject *collected_message;  /* str: ... of a guard its finalizer released */
+    PyObject *local_exhausted_reason;  /* str: why a local BoundedPool's acquire() does not wait */
+    PyObject *wait_helper;        /* _slots.wait(take, waiting, wakeup, timeout) -> guard | None */
+    PyObject *check_timeout;      /* _base.check_timeout(timeout) -> float | None, or raises */
+    PyObject *value_repr;         /* _base.value_repr(value) -> str, bounded */
+    PyObject *add_note;           /* _slots.add_note(error, note) */
+    PyObject *lock_type;          /* threading.Lock */
+    PyObject *stats_type;         /* nexus_pool.PoolStats */
+    PyObject *waiter_type;        /* _slots.Waiter(take, waiting, note_wait) */
+    PyObject *monotonic;          /* time.monotonic */
+    double longest_wait;          /* a longer timeout means no limit (_base.LONGEST_WAIT) */
+} nxp_state;
+
+/* The state of the module that made `type` (one of this module's types, which cannot be
+ * subclassed). The type keeps its module alive, and every instance keeps its type. */
+static inline nxp_state *
+state_of(PyTypeObject *type)
+{
+    return (nxp_state *)PyType_GetModuleState(type);
+}
+
+#define STATE(object) state_of(Py_TYPE(object))
+
+/* ---- the objects -------------------------------------------------------------------- */
 
 typedef struct {
     PyObject_HEAD
-    nxp_freelist *stack;   /* which slots are free */
+    nxp_freelist *stack;   /* which slots are free; owned, freed by dealloc */
     intptr_t *tickets;     /* tickets[slot]: what nxp_push takes */
     PyObject **values;     /* values[slot]: the value of a free slot; NULL while lent
                               (or when its factory() failed: made on the next acquire) */
     Py_ssize_t capacity;
-    PyObject *factory;
+    PyObject *factory;     /* NULL only once the collector cleared the pool */
     PyObject *reset;       /* NULL: no reset */
     PyObject *name;        /* the backend's name */
-    PyObject *waiting;     /* set: tokens of blocked acquirers (see _slots.wait) */
+    PyObject *waiting;     /* set: tokens of blocked acquirers (see _slots.wait); NULL once cleared */
     PyObject *wakeup;      /* threading.Lock used as a binary semaphore */
     PyObject *weakreflist;
     nxp_count acquisitions;   /* the counters of stats() (see PoolStats) */
     nxp_count exhaustions;
     nxp_count high_water;
     nxp_seconds wait_seconds;
-    nxp_count shut_down;      /* 1 once shutdown() was called: lend nothing more */
+    nxp_count shut_down;      /* 1 once shutdown() was called, or the collector cleared
+                                 the pool: lend nothing more */
 } PoolObject;
 
 /* nexus_pool.local's pools (both kinds): one thread acquires and releases, so the free
@@ -157,64 +200,95 @@ typedef struct {
     Py_ssize_t count;      /* free values */
     Py_ssize_t allocated;  /* room in `free` */
     Py_ssize_t capacity;   /* BoundedPool: the fixed number of values; Pool: -1, it grows */
-    PyObject *factory;
+    PyObject *factory;     /* NULL only once the collector cleared the pool */
     PyObject *reset;       /* NULL: no reset */
     PyObject *weakreflist;
 } LocalPoolObject;
 
 #define NXP_LOCAL_SLOT (-1)  /* the slot of a local pool's guard */
 
+/* What `collected` says of a guard whose value is gone. */
+enum {
+    NXP_RELEASED = 0,            /* released by release() or __exit__ */
+    NXP_COLLECTED = 1,           /* its finalizer returned the slot: release() is a quiet no-op */
+    NXP_COLLECTED_RELEASED = 2,  /* ... and release() was called once since */
+};
+
 typedef struct {
     PyObject_HEAD
     PyObject *owner;       /* a PoolObject, or a LocalPoolObject when slot is NXP_LOCAL_SLOT;
-                              NULL for a guard made by calling Pooled() */
+                              a strong reference: the guard keeps its pool alive */
     PyObject *value;       /* owned while held; NULL once released (the claim) */
     Py_ssize_t slot;
-    int collected;         /* the claim was the finalizer's: it was collected unreleased */
+    int collected;         /* see the enum above; guarded as `value` is */
 } PooledObject;
+
+static PyObject *
+refuse_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
+{
+    /* Also what object.__new__(type) and copyreg's reconstructor meet: CPython refuses
+     * object.__new__ for a type whose own tp_new is not object's. */
+    PyErr_Format(PyExc_TypeError,
+                 "%s objects are made by their pool, not directly: use nexus_pool.Pool(...), "
+                 "nexus_pool.local.Pool(...) or nexus_pool.local.BoundedPool(...)",
+                 type->tp_name);
+    return NULL;
+}
 
 /* ---- giving a slot back ------------------------------------------------------------- */
 
 /* Wake one blocked acquirer, if any: take its token; a thread's token is a plain object
  * (release the semaphore it sleeps on), an event loop's is a callable that schedules its
- * wake-up (as _slots.wake_token). */
-static void
+ * wake-up (as _slots.wake_token, whose rules these are: an ordinary error of a callable
+ * token means its loop closed, a RuntimeError of the semaphore a wake-up is pending; any
+ * other exception, a KeyboardInterrupt say, goes up, chained to the one pending).
+ * 0, or -1 with that exception set. `pool` is kept alive by the caller. */
+static int
 wake_waiter(PoolObject *pool)
 {
-    if (PySet_GET_SIZE(pool->waiting) == 0)
-        return;  /* the common case: nobody waits, a release costs this one test */
-    nxp_error saved = nxp_error_take();
+    if (pool->waiting == NULL || PySet_GET_SIZE(pool->waiting) == 0)
+        return 0;  /* the common case: nobody waits, a release costs this one test */
+    nxp_error pending = nxp_error_take();
+    int result = 0;
     PyObject *token = PySet_Pop(pool->waiting);
     if (token == NULL) {
         PyErr_Clear();  /* another release took it: that one wakes the sleeper */
     }
     else {
-        PyObject *done = PyCallable_Check(token)
-            ? PyObject_CallNoArgs(token)
-            : PyObject_CallMethod(pool->wakeup, "release", NULL);
-        if (done == NULL)
-            PyErr_Clear();  /* released already (a wake-up is pending), or the loop closed */
-        Py_XDECREF(done);
+        int callable = PyCallable_Check(token);
+        PyObject *done = callable ? PyObject_CallNoArgs(token) : PyObject_CallMethod(pool->wakeup, "release", NULL);
         Py_DECREF(token);
+        if (done != NULL)
+            Py_DECREF(done);
+        else if (PyErr_ExceptionMatches(callable ? PyExc_Exception : PyExc_RuntimeError))
+            PyErr_Clear();
+        else
+            result = -1;
     }
-    nxp_error_restore(saved);
+    if (result < 0)
+        nxp_error_chain(pending);
+    else
+        nxp_error_restore(pending);
+    return result;
 }
 
-/* Store `value` (stolen; NULL: the slot has no value) as slot's and push the slot. */
-static void
+/* Store `value` (stolen; NULL: the slot has no value) as slot's, push the slot, and wake
+ * a waiter. -1 if the wake-up raised (the slot is back regardless); an exception already
+ * set stays set. `pool` (and so its arrays) is kept alive by the caller. */
+static int
 store_and_push(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 {
     pool->values[slot] = value;  /* before the push: once pushed, the slot can be taken */
     nxp_push(pool->tickets[slot]);
-    wake_waiter(pool);
+    return wake_waiter(pool);
 }
 
 /* Reset `value` (stolen) on this thread for its next lease: the value to store. If reset
  * raised (or was interrupted), never the half-reset value: a fresh factory() one, or NULL
  * (none: made when next taken) if that raised too; *failed is then 1 and the reset's
- * exception is set. */
+ * exception is set. `state` belongs to the caller's module, alive with its objects. */
 static PyObject *
-renew(PyObject *reset, PyObject *factory, PyObject *value, int *failed)
+renew(nxp_state *state, PyObject *reset, PyObject *factory, PyObject *value, int *failed)
 {
     *failed = 0;
     if (reset == NULL)
@@ -227,16 +301,16 @@ renew(PyObject *reset, PyObject *factory, PyObject *value, int *failed)
     *failed = 1;
     nxp_error reset_error = nxp_error_take();
     Py_DECREF(value);
-    PyObject *fresh = PyObject_CallNoArgs(factory);
-    if (fresh == NULL) {
+    PyObject *fresh = factory == NULL ? NULL : PyObject_CallNoArgs(factory);
+    if (fresh == NULL && factory != NULL) {
         nxp_error factory_error = nxp_error_take();
         PyObject *note = PyUnicode_FromFormat(
             "factory() also raised %R while replacing the value; "
             "it will be called again when this slot is next acquired",
             factory_error.exception);
         PyObject *added = NULL;
-        if (note != NULL && reset_error.exception != NULL)
-            added = PyObject_CallFunctionObjArgs(add_note, reset_error.exception, note, NULL);
+        if (note != NULL && reset_error.exception != NULL && state->add_note != NULL)
+            added = PyObject_CallFunctionObjArgs(state->add_note, reset_error.exception, note, NULL);
         if (added == NULL)
             PyErr_Clear();  /* the note is a courtesy; the reset error still goes up */
         Py_XDECREF(added);
@@ -248,18 +322,20 @@ renew(PyObject *reset, PyObject *factory, PyObject *value, int *failed)
 }
 
 /* Reset `value` (stolen) on this thread and return `slot`. -1 with an exception set if
- * reset raised: the slot went back anyway, with a fresh factory() value. */
+ * reset raised (the slot went back anyway, with a fresh factory() value) or the wake-up
+ * did. `pool` is kept alive by the guard that held the value. */
 static int
 give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 {
     int failed;
-    PyObject *renewed = renew(pool->reset, pool->factory, value, &failed);
-    store_and_push(pool, slot, renewed);  /* keeps the exception set */
-    return failed ? -1 : 0;
+    PyObject *renewed = renew(STATE(pool), pool->reset, pool->factory, value, &failed);
+    int woken = store_and_push(pool, slot, renewed);  /* keeps the reset's exception set */
+    return failed || woken < 0 ? -1 : 0;
 }
 
 /* Push `value` (stolen; NULL: none) on a local pool's stack; -1 and MemoryError if a
- * growing pool found no memory (the value is dropped: such a pool just holds one less). */
+ * growing pool found no memory (the value is dropped: such a pool just holds one less).
+ * `pool` is kept alive by the caller; its stack is guarded by its critical section. */
 static int
 local_push(LocalPoolObject *pool, PyObject *value)
 {
@@ -291,7 +367,7 @@ static int
 local_give_back(LocalPoolObject *pool, PyObject *value)
 {
     int failed;
-    PyObject *renewed = renew(pool->reset, pool->factory, value, &failed);
+    PyObject *renewed = renew(STATE(pool), pool->reset, pool->factory, value, &failed);
     if (!failed)
         return local_push(pool, renewed);
     nxp_error reset_error = nxp_error_take();
@@ -301,7 +377,8 @@ local_give_back(LocalPoolObject *pool, PyObject *value)
     return -1;
 }
 
-/* Give back the value `guard` claimed, to whichever kind of pool it came from. */
+/* Give back the value `guard` claimed, to whichever kind of pool it came from (the
+ * guard's strong reference keeps that pool alive). */
 static int
 return_value(PooledObject *guard, PyObject *value)
 {
@@ -310,7 +387,8 @@ return_value(PooledObject *guard, PyObject *value)
     return give_back((PoolObject *)guard->owner, guard->slot, value);
 }
 
-/* The release claim: the value, if this call won it (NULL otherwise). */
+/* The release claim: the value, if this call won it (NULL otherwise). `guard` is kept
+ * alive by the caller. */
 static PyObject *
 claim(PooledObject *guard, int collected)
 {
@@ -322,6 +400,22 @@ claim(PooledObject *guard, int collected)
         guard->collected = collected;
     NXP_END_CRITICAL_SECTION();
     return value;
+}
+
+/* A release() that claimed nothing: 1 if it is the first since the guard's finalizer
+ * returned the slot (quietly done: the user did nothing wrong, e.g. a finalizer of the
+ * same collection released it), 0 if it is an error. */
+static int
+quiet_release(PooledObject *guard)
+{
+    int quiet = 0;
+    NXP_BEGIN_CRITICAL_SECTION(guard);
+    if (guard->collected == NXP_COLLECTED) {
+        guard->collected = NXP_COLLECTED_RELEASED;
+        quiet = 1;
+    }
+    NXP_END_CRITICAL_SECTION();
+    return quiet;
 }
 
 /* A new reference to the value while the guard holds it, else NULL. */
@@ -338,11 +432,15 @@ held_value(PooledObject *guard)
 /* ---- Pooled ------------------------------------------------------------------------- */
 
 static PyObject *
-released_error(PooledObject *guard)
+released_error(PooledObject *guard, int reading)
 {
     /* A guard its finalizer released, then brought back to life (by its value, or a
-     * finalizer of the same collection), says so, as the pure facade's does. */
-    PyErr_SetObject(ReleasedError, guard->collected ? collected_message : released_message);
+     * finalizer of the same collection), says so when read, as the pure facade's does. */
+    nxp_state *state = STATE(guard);
+    int collected = guard->collected != NXP_RELEASED && reading;
+    PyObject *message = collected ? state->collected_message : state->released_message;
+    PyErr_SetObject(state->released_error != NULL ? state->released_error : PyExc_RuntimeError,
+                    message != NULL ? message : Py_None);
     return NULL;
 }
 
@@ -354,9 +452,12 @@ Pooled_release(PooledObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "release() takes at most 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *value = claim(self, 0);
-    if (value == NULL)
-        return released_error(self);
+    PyObject *value = claim(self, NXP_RELEASED);
+    if (value == NULL) {
+        if (quiet_release(self))
+            Py_RETURN_NONE;
+        return released_error(self, 0);
+    }
     if (return_value(self, value) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -367,7 +468,7 @@ Pooled_value(PooledObject *self, void *Py_UNUSED(closure))
 {
     PyObject *value = held_value(self);
     if (value == NULL)
-        return released_error(self);
+        return released_error(self, 1);
     return value;
 }
 
@@ -383,13 +484,15 @@ Pooled_repr(PooledObject *self)
     PyObject *value = held_value(self);
     if (value == NULL)
         return PyUnicode_FromString("<Pooled (released)>");
-    PyObject *shown = PyObject_CallOneArg(value_repr, value);
+    nxp_state *state = STATE(self);
+    PyObject *shown = state->value_repr != NULL ? PyObject_CallOneArg(state->value_repr, value)
+                                                : PyObject_Repr(value);
     Py_DECREF(value);
     if (shown == NULL)
         return NULL;
     PyObject *text = self->slot == NXP_LOCAL_SLOT
-        ? PyUnicode_FromFormat("<Pooled local value=%U>", shown)
-        : PyUnicode_FromFormat("<Pooled slot=%zd value=%U>", self->slot, shown);
+        ? PyUnicode_FromFormat("<Pooled local value=%S>", shown)
+        : PyUnicode_FromFormat("<Pooled slot=%zd value=%S>", self->slot, shown);
     Py_DECREF(shown);
     return text;
 }
@@ -402,22 +505,11 @@ Pooled_reduce_ex(PyObject *self, PyObject *Py_UNUSED(protocol))
     return NULL;
 }
 
-/* Pooled(): a guard that holds nothing, as the pure facade's. */
-static PyObject *
-Pooled_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
-{
-    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "Pooled() takes no arguments");
-        return NULL;
-    }
-    return type->tp_alloc(type, 0);  /* zeroed: no value, not collected */
-}
-
 /* A guard dropped or collected unreleased returns its slot (reset errors: unraisable). */
 static void
 Pooled_finalize(PooledObject *self)
 {
-    PyObject *value = claim(self, 1);
+    PyObject *value = claim(self, NXP_COLLECTED);
     if (value == NULL)
         return;  /* released already: the common case, one test */
     nxp_error saved = nxp_error_take();
@@ -473,7 +565,7 @@ static PyGetSetDef Pooled_getset[] = {
 };
 
 static PyType_Slot Pooled_slots[] = {
-    {Py_tp_new, Pooled_new},
+    {Py_tp_new, refuse_new},
     {Py_tp_dealloc, Pooled_dealloc},
     {Py_tp_finalize, Pooled_finalize},
     {Py_tp_traverse, Pooled_traverse},
@@ -493,18 +585,47 @@ static PyType_Spec Pooled_spec = {
     Pooled_slots,
 };
 
+/* A new guard holding `value` (stolen) for `owner`'s `slot`, tracked by the collector
+ * only once it is whole. NULL and an exception if memory ran out (`value` is then
+ * still the caller's). */
+static PyObject *
+new_guard(nxp_state *state, PyObject *owner, PyObject *value, Py_ssize_t slot)
+{
+    PooledObject *guard = PyObject_GC_New(PooledObject, state->pooled_type);
+    if (guard == NULL)
+        return NULL;
+    guard->owner = Py_NewRef(owner);
+    guard->value = value;  /* not yet shared with any other thread */
+    guard->slot = slot;
+    guard->collected = NXP_RELEASED;
+    PyObject_GC_Track((PyObject *)guard);
+    return (PyObject *)guard;
+}
+
 /* ---- Pool --------------------------------------------------------------------------- */
 
+static PyObject *
+shut_down_error(PoolObject *pool)
+{
+    nxp_state *state = STATE(pool);
+    if (pool->factory == NULL)
+        PyErr_SetString(state->pool_shut_down,
+                        "this pool was torn down by the garbage collector (it was part of an "
+                        "unreachable reference cycle): it lends nothing more");
+    else
+        PyErr_SetObject(state->pool_shut_down, state->shutdown_message);
+    return NULL;
+}
+
 /* Take a free slot and make its guard: the new guard, NULL with no exception when every
- * slot is out, NULL with an exception if factory() (for a slot without value) or the
- * allocation failed; the slot is then free again. */
+ * slot is out, NULL with an exception if the pool is shut down, or factory() (for a slot
+ * without value) or the allocation failed; the slot is then free again. `pool` (its
+ * stack and arrays) is kept alive by the caller. */
 static PyObject *
 take(PoolObject *pool)
 {
-    if (NXP_GET(pool->shut_down)) {
-        PyErr_SetObject(PoolShutDown, shutdown_message);
-        return NULL;
-    }
+    if (NXP_GET(pool->shut_down))
+        return shut_down_error(pool);
     int64_t slot = nxp_pop(pool->stack);
     if (slot < 0)
         return NULL;
@@ -517,21 +638,16 @@ take(PoolObject *pool)
             return NULL;
         }
     }
-    PooledObject *guard = PyObject_GC_New(PooledObject, PooledType);
+    PyObject *guard = new_guard(STATE(pool), (PyObject *)pool, value, (Py_ssize_t)slot);
     if (guard == NULL) {
         store_and_push(pool, (Py_ssize_t)slot, value);
         return NULL;
     }
-    guard->owner = Py_NewRef((PyObject *)pool);
-    guard->value = value;  /* not yet shared with any other thread */
-    guard->slot = (Py_ssize_t)slot;
-    guard->collected = 0;
-    PyObject_GC_Track((PyObject *)guard);
     NXP_ADD(pool->acquisitions, 1);
     int64_t in_use = (int64_t)pool->capacity - nxp_available(pool->stack);
     if (in_use > NXP_GET(pool->high_water))
         NXP_SET(pool->high_water, in_use);
-    return (PyObject *)guard;
+    return guard;
 }
 
 static PyObject *
@@ -578,11 +694,13 @@ Pool_note_wait(PoolObject *self, PyObject *seconds)
 static PyObject *
 Pool_waiter(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
+    if (self->waiting == NULL)
+        return shut_down_error(self);
     PyObject *take_method = PyObject_GetAttrString((PyObject *)self, "_take");
     PyObject *note_method = PyObject_GetAttrString((PyObject *)self, "_note_wait");
     PyObject *waiter = NULL;
     if (take_method != NULL && note_method != NULL)
-        waiter = PyObject_CallFunctionObjArgs(waiter_type, take_method, self->waiting, note_method, NULL);
+        waiter = PyObject_CallFunctionObjArgs(STATE(self)->waiter_type, take_method, self->waiting, note_method, NULL);
     Py_XDECREF(take_method);
     Py_XDECREF(note_method);
     return waiter;
@@ -593,8 +711,10 @@ static PyObject *
 Pool_shutdown(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
     NXP_SET(self->shut_down, 1);
-    while (PySet_GET_SIZE(self->waiting) > 0)
-        wake_waiter(self);
+    while (self->waiting != NULL && PySet_GET_SIZE(self->waiting) > 0) {
+        if (wake_waiter(self) < 0)
+            return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -608,7 +728,7 @@ static PyObject *
 Pool_stats(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t in_use = self->capacity - (Py_ssize_t)nxp_available(self->stack);
-    return PyObject_CallFunction(stats_type, "nnLLLd", self->capacity, in_use,
+    return PyObject_CallFunction(STATE(self)->stats_type, "nnLLLd", self->capacity, in_use,
                                  (long long)NXP_GET(self->high_water),
                                  (long long)NXP_GET(self->acquisitions),
                                  (long long)NXP_GET(self->exhaustions),
@@ -618,18 +738,18 @@ Pool_stats(PoolObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 exhausted(PoolObject *self, PyObject *timeout)
 {
+    PyObject *error = STATE(self)->pool_exhausted;
     if (timeout == NULL)
-        PyErr_Format(PoolExhausted, "all %zd slots are in use", self->capacity);
+        PyErr_Format(error, "all %zd slots are in use", self->capacity);
     else
-        PyErr_Format(PoolExhausted, "all %zd slots are in use and none came back within %S s",
-                     self->capacity, timeout);
+        PyErr_Format(error, "all %zd slots are in use and none came back within %S s", self->capacity, timeout);
     return NULL;
 }
 
 /* `timeout` as the pure facade reads it: *seconds is a new reference to the number to wait
  * (the object given, or the checked one), or NULL for no limit; *zero tells timeout == 0. */
 static int
-read_timeout(PyObject *timeout, PyObject **seconds, int *zero)
+read_timeout(nxp_state *state, PyObject *timeout, PyObject **seconds, int *zero)
 {
     *seconds = NULL;
     *zero = 0;
@@ -645,13 +765,13 @@ read_timeout(PyObject *timeout, PyObject **seconds, int *zero)
         if (!overflow && whole >= 0)
             value = (double)whole;
     }
-    if (value >= 0.0 && value <= PyFloat_AS_DOUBLE(longest_wait)) {  /* false for NaN */
+    if (value >= 0.0 && value <= state->longest_wait) {  /* false for NaN */
         *seconds = Py_NewRef(timeout);
         *zero = value == 0.0;
         return 0;
     }
     /* Anything else (negative, NaN, huge, bool, other types): the pure facade's check. */
-    PyObject *checked = PyObject_CallOneArg(check_timeout, timeout);
+    PyObject *checked = PyObject_CallOneArg(state->check_timeout, timeout);
     if (checked == NULL)
         return -1;
     if (checked == Py_None) {
@@ -666,6 +786,7 @@ read_timeout(PyObject *timeout, PyObject **seconds, int *zero)
 static PyObject *
 Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
+    nxp_state *state = STATE(self);
     PyObject *timeout = Py_None;
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     if (nargs + nkw > 1) {
@@ -681,7 +802,7 @@ Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
         timeout = args[0];
     PyObject *seconds;
     int zero;
-    if (read_timeout(timeout, &seconds, &zero) < 0)
+    if (read_timeout(state, timeout, &seconds, &zero) < 0)
         return NULL;
     PyObject *guard = take(self);
     if (guard != NULL || PyErr_Occurred()) {
@@ -693,21 +814,25 @@ Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
         NXP_ADD(self->exhaustions, 1);
         return exhausted(self, NULL);
     }
+    if (self->waiting == NULL) {
+        Py_XDECREF(seconds);
+        return shut_down_error(self);
+    }
     /* Every slot is out: wait in Python, which runs the eval loop now and then (signals,
      * and on free-threaded builds the deallocation of guards other threads dropped). */
     PyObject *take_method = PyObject_GetAttrString((PyObject *)self, "_take");
-    PyObject *started = take_method == NULL ? NULL : PyObject_CallNoArgs(monotonic);
+    PyObject *started = take_method == NULL ? NULL : PyObject_CallNoArgs(state->monotonic);
     if (started == NULL) {
         Py_XDECREF(take_method);
         Py_XDECREF(seconds);
         return NULL;
     }
-    guard = PyObject_CallFunctionObjArgs(wait_helper, take_method, self->waiting, self->wakeup,
+    guard = PyObject_CallFunctionObjArgs(state->wait_helper, take_method, self->waiting, self->wakeup,
                                          seconds == NULL ? Py_None : seconds, NULL);
     Py_DECREF(take_method);
     /* Count the wait whatever happened (a signal may have ended it), keeping the error. */
     nxp_error saved = nxp_error_take();
-    PyObject *ended = PyObject_CallNoArgs(monotonic);
+    PyObject *ended = PyObject_CallNoArgs(state->monotonic);
     PyObject *waited = ended == NULL ? NULL : PyNumber_Subtract(ended, started);
     if (waited != NULL)
         note_wait(self, waited);
@@ -732,7 +857,7 @@ Pool_available(PoolObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-Pool_handoff(PoolObject *self, PyObject *Py_UNUSED(ignored))
+Pool_handoff(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_RETURN_NONE;  /* ownership is checked by the debug backend only */
 }
@@ -778,25 +903,24 @@ Pool_traverse(PoolObject *self, visitproc visit, void *arg)
     Py_VISIT(self->name);
     Py_VISIT(self->waiting);
     Py_VISIT(self->wakeup);
-    if (self->values != NULL) {
-        for (Py_ssize_t slot = 0; slot < self->capacity; slot++)
-            Py_VISIT(self->values[slot]);
-    }
+    for (Py_ssize_t slot = 0; slot < self->capacity; slot++)
+        Py_VISIT(self->values[slot]);
     return 0;
 }
 
+/* The collector breaks a cycle through the pool: drop what can hold references back (the
+ * callables, the values, async waiters' tokens) and shut the pool down, so that any code
+ * that still reaches it meets PoolShutDown. The stack, the name and the lock stay, which
+ * keeps available(), repr() and the releases of guards still out safe. */
 static int
 Pool_clear(PoolObject *self)
 {
+    NXP_SET(self->shut_down, 1);
     Py_CLEAR(self->factory);
     Py_CLEAR(self->reset);
-    Py_CLEAR(self->name);
     Py_CLEAR(self->waiting);
-    Py_CLEAR(self->wakeup);
-    if (self->values != NULL) {
-        for (Py_ssize_t slot = 0; slot < self->capacity; slot++)
-            Py_CLEAR(self->values[slot]);
-    }
+    for (Py_ssize_t slot = 0; slot < self->capacity; slot++)
+        Py_CLEAR(self->values[slot]);
     return 0;
 }
 
@@ -808,19 +932,56 @@ Pool_dealloc(PoolObject *self)
     if (self->weakreflist != NULL)
         PyObject_ClearWeakRefs((PyObject *)self);
     Pool_clear(self);
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->wakeup);
     PyMem_Free(self->values);
     PyMem_Free(self->tickets);
-    if (self->stack != NULL)
-        nxp_destroy(self->stack);
+    nxp_destroy(self->stack);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
 
+/* `count` values made by `factory()`, in order: a new array, or NULL with the factory's
+ * error (what was made is freed). User code runs here, before any pool object exists. */
+static PyObject **
+make_values(PyObject *factory, Py_ssize_t count)
+{
+    PyObject **values = PyMem_Calloc((size_t)count, sizeof(PyObject *));
+    if (values == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < count; index++) {
+        PyObject *value = PyObject_CallNoArgs(factory);
+        if (value == NULL) {
+            while (index > 0)
+                Py_DECREF(values[--index]);
+            PyMem_Free(values);
+            return NULL;
+        }
+        values[index] = value;
+    }
+    return values;
+}
+
+static void
+free_values(PyObject **values, Py_ssize_t count)
+{
+    if (values == NULL)
+        return;
+    for (Py_ssize_t index = 0; index < count; index++)
+        Py_XDECREF(values[index]);
+    PyMem_Free(values);
+}
+
 /* Pool._create(capacity, factory, reset, name): called by nexus_pool.Pool once it has
- * checked the arguments; makes the capacity values now. */
+ * checked the arguments. Makes the capacity values, then every other part, and only then
+ * the pool object, which needs no allocation more: it is whole when the collector first
+ * sees it. Every failure frees what was made. */
 static PyObject *
 Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
 {
+    nxp_state *state = state_of(type);
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "_create(capacity, factory, reset, name)");
         return NULL;
@@ -832,52 +993,48 @@ Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_ValueError, "capacity out of range: %zd", capacity);
         return NULL;
     }
-    PoolObject *self = (PoolObject *)type->tp_alloc(type, 0);
-    if (self == NULL)
-        return NULL;
-    self->capacity = capacity;
-    self->factory = Py_NewRef(args[1]);
-    self->reset = args[2] == Py_None ? NULL : Py_NewRef(args[2]);
-    self->name = Py_NewRef(args[3]);
-    self->values = PyMem_Calloc((size_t)capacity, sizeof(PyObject *));
-    self->tickets = PyMem_Calloc((size_t)capacity, sizeof(intptr_t));
-    if (self->values == NULL || self->tickets == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    /* The values first, in slot order, as the pure facade makes them. */
-    for (Py_ssize_t slot = 0; slot < capacity; slot++) {
-        PyObject *value = PyObject_CallNoArgs(self->factory);
-        if (value == NULL) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        self->values[slot] = value;
-    }
-    self->waiting = PySet_New(NULL);
-    if (self->waiting == NULL) {
-        Py_DECREF(self);
+    PyObject *factory = args[1], *reset = args[2];
+    if (!PyCallable_Check(factory) || (reset != Py_None && !PyCallable_Check(reset))) {
+        PyErr_SetString(PyExc_TypeError, "factory must be callable, and reset callable or None");
         return NULL;
     }
-    self->wakeup = PyObject_CallNoArgs(lock_type);
-    if (self->wakeup == NULL) {
-        Py_DECREF(self);
+    PyObject **values = make_values(factory, capacity);  /* in slot order, as the pure facade */
+    if (values == NULL)
         return NULL;
-    }
-    PyObject *locked = PyObject_CallMethod(self->wakeup, "acquire", NULL);  /* empty: no wake-up pending */
-    if (locked == NULL) {
-        Py_DECREF(self);
-        return NULL;
-    }
-    Py_DECREF(locked);
-    self->stack = nxp_create(capacity);
-    if (self->stack == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
+    intptr_t *tickets = PyMem_Calloc((size_t)capacity, sizeof(intptr_t));
+    nxp_freelist *stack = nxp_create(capacity);
+    PyObject *waiting = NULL, *wakeup = NULL, *locked = NULL;
+    if (tickets == NULL || stack == NULL) {
+        PyErr_NoMemory();
+        goto failed;
     }
     for (Py_ssize_t slot = 0; slot < capacity; slot++)
-        self->tickets[slot] = nxp_ticket(self->stack, slot);
+        tickets[slot] = nxp_ticket(stack, slot);
+    if ((waiting = PySet_New(NULL)) == NULL || (wakeup = PyObject_CallNoArgs(state->lock_type)) == NULL)
+        goto failed;
+    if ((locked = PyObject_CallMethod(wakeup, "acquire", NULL)) == NULL)  /* empty: no wake-up pending */
+        goto failed;
+    Py_DECREF(locked);
+    PoolObject *self = (PoolObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        goto failed;
+    self->stack = stack;
+    self->tickets = tickets;
+    self->values = values;
+    self->capacity = capacity;
+    self->factory = Py_NewRef(factory);
+    self->reset = reset == Py_None ? NULL : Py_NewRef(reset);
+    self->name = Py_NewRef(args[3]);
+    self->waiting = waiting;
+    self->wakeup = wakeup;
     return (PyObject *)self;
+failed:
+    free_values(values, capacity);
+    PyMem_Free(tickets);
+    nxp_destroy(stack);
+    Py_XDECREF(waiting);
+    Py_XDECREF(wakeup);
+    return NULL;
 }
 
 static PyMethodDef Pool_methods[] = {
@@ -913,6 +1070,7 @@ static PyMemberDef Pool_members[] = {
 };
 
 static PyType_Slot Pool_slots[] = {
+    {Py_tp_new, refuse_new},
     {Py_tp_dealloc, Pool_dealloc},
     {Py_tp_traverse, Pool_traverse},
     {Py_tp_clear, Pool_clear},
@@ -934,11 +1092,8 @@ static PyType_Spec Pool_spec = {
 
 /* ---- local pools (nexus_pool.local) ------------------------------------------------- */
 
-static PyTypeObject *LocalPoolType;     /* nexus_pool.local.Pool's native implementation */
-static PyTypeObject *LocalBoundedType;  /* nexus_pool.local.BoundedPool's */
-static PyObject *local_exhausted_message;  /* str: a BoundedPool's acquire() found none */
-
-/* Take the top free value: 1 and *value (a new reference, or NULL: make one), or 0. */
+/* Take the top free value: 1 and *value (a new reference, or NULL: make one), or 0.
+ * `pool` is kept alive by the caller; its stack is guarded by its critical section. */
 static int
 local_pop(LocalPoolObject *pool, PyObject **value)
 {
@@ -952,6 +1107,24 @@ local_pop(LocalPoolObject *pool, PyObject **value)
     return found;
 }
 
+static PyObject *
+local_cleared_error(void)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "this local pool was torn down by the garbage collector (it was part of an "
+                    "unreachable reference cycle)");
+    return NULL;
+}
+
+/* A new value from the pool's factory, or NULL with an exception. */
+static PyObject *
+local_make(LocalPoolObject *pool)
+{
+    if (pool->factory == NULL)
+        return local_cleared_error();
+    return PyObject_CallNoArgs(pool->factory);
+}
+
 /* A guard on a free value; with `grow`, on a new factory() value when none is free.
  * NULL with no exception: none free (and not growing). */
 static PyObject *
@@ -962,7 +1135,7 @@ local_lend(LocalPoolObject *pool, int grow)
     if (!found && !grow)
         return NULL;
     if (value == NULL) {
-        value = PyObject_CallNoArgs(pool->factory);
+        value = local_make(pool);
         if (value == NULL) {
             if (found) {  /* the entry stays free, still to be made */
                 nxp_error error = nxp_error_take();
@@ -973,7 +1146,7 @@ local_lend(LocalPoolObject *pool, int grow)
             return NULL;
         }
     }
-    PooledObject *guard = PyObject_GC_New(PooledObject, PooledType);
+    PyObject *guard = new_guard(STATE(pool), (PyObject *)pool, value, NXP_LOCAL_SLOT);
     if (guard == NULL) {
         nxp_error error = nxp_error_take();
         if (local_push(pool, value) < 0)
@@ -981,12 +1154,7 @@ local_lend(LocalPoolObject *pool, int grow)
         nxp_error_restore(error);
         return NULL;
     }
-    guard->owner = Py_NewRef((PyObject *)pool);
-    guard->value = value;
-    guard->slot = NXP_LOCAL_SLOT;
-    guard->collected = 0;
-    PyObject_GC_Track((PyObject *)guard);
-    return (PyObject *)guard;
+    return guard;
 }
 
 static PyObject *
@@ -1002,9 +1170,11 @@ static PyObject *
 LocalPool_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *guard = local_lend(self, self->capacity < 0);
-    if (guard == NULL && !PyErr_Occurred())
-        PyErr_Format(PoolExhausted, "all %zd values of this local.BoundedPool are in use; %U",
-                     self->capacity, local_exhausted_message);
+    if (guard == NULL && !PyErr_Occurred()) {
+        nxp_state *state = STATE(self);
+        PyErr_Format(state->pool_exhausted, "all %zd values of this local.BoundedPool are in use; %S",
+                     self->capacity, state->local_exhausted_reason);
+    }
     return guard;
 }
 
@@ -1013,7 +1183,7 @@ LocalPool_take(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *value = NULL;
     local_pop(self, &value);
-    return value != NULL ? value : PyObject_CallNoArgs(self->factory);
+    return value != NULL ? value : local_make(self);
 }
 
 static PyObject *
@@ -1024,14 +1194,20 @@ LocalPool_put(LocalPoolObject *self, PyObject *value)
     Py_RETURN_NONE;
 }
 
+static Py_ssize_t
+local_count(LocalPoolObject *pool)
+{
+    Py_ssize_t count;
+    NXP_BEGIN_CRITICAL_SECTION(pool);
+    count = pool->count;
+    NXP_END_CRITICAL_SECTION();
+    return count;
+}
+
 static PyObject *
 LocalPool_available(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
 {
-    Py_ssize_t count;
-    NXP_BEGIN_CRITICAL_SECTION(self);
-    count = self->count;
-    NXP_END_CRITICAL_SECTION();
-    return PyLong_FromSsize_t(count);
+    return PyLong_FromSsize_t(local_count(self));
 }
 
 static PyObject *
@@ -1049,10 +1225,7 @@ LocalPool_capacity(LocalPoolObject *self, void *Py_UNUSED(closure))
 static PyObject *
 LocalPool_repr(LocalPoolObject *self)
 {
-    Py_ssize_t count;
-    NXP_BEGIN_CRITICAL_SECTION(self);
-    count = self->count;
-    NXP_END_CRITICAL_SECTION();
+    Py_ssize_t count = local_count(self);
     if (self->capacity < 0)
         return PyUnicode_FromFormat("<nexus_pool.local.Pool available=%zd backend='local'>", count);
     return PyUnicode_FromFormat("<nexus_pool.local.BoundedPool capacity=%zd available=%zd backend='local'>",
@@ -1104,7 +1277,8 @@ LocalPool_dealloc(LocalPoolObject *self)
 }
 
 /* _create(capacity, factory, reset): capacity -1 makes a growing pool (no values yet);
- * otherwise its values are made now. nexus_pool.local checked the arguments. */
+ * otherwise its values are made first, before the pool object exists (see Pool_create).
+ * nexus_pool.local checked the arguments. */
 static PyObject *
 LocalPool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1119,34 +1293,33 @@ LocalPool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_ValueError, "capacity out of range: %zd", capacity);
         return NULL;
     }
-    LocalPoolObject *self = (LocalPoolObject *)type->tp_alloc(type, 0);
-    if (self == NULL)
+    PyObject *factory = args[1], *reset = args[2];
+    if (!PyCallable_Check(factory) || (reset != Py_None && !PyCallable_Check(reset))) {
+        PyErr_SetString(PyExc_TypeError, "factory must be callable, and reset callable or None");
         return NULL;
-    self->capacity = capacity;
-    self->factory = Py_NewRef(args[1]);
-    self->reset = args[2] == Py_None ? NULL : Py_NewRef(args[2]);
-    if (capacity < 0)
-        return (PyObject *)self;
-    self->free = PyMem_Calloc((size_t)capacity, sizeof(PyObject *));
-    if (self->free == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
     }
-    self->allocated = capacity;
-    while (self->count < capacity) {  /* counted as made: a failure frees what was made */
-        PyObject *value = PyObject_CallNoArgs(self->factory);
-        if (value == NULL) {
-            Py_DECREF(self);
+    PyObject **values = NULL;
+    if (capacity > 0) {
+        values = make_values(factory, capacity);
+        if (values == NULL)
             return NULL;
+        /* Made in order 0, 1, 2, ...; reversed so that 0 is taken first, as the pure pool. */
+        for (Py_ssize_t low = 0, high = capacity - 1; low < high; low++, high--) {
+            PyObject *swapped = values[low];
+            values[low] = values[high];
+            values[high] = swapped;
         }
-        self->free[self->count++] = value;
     }
-    /* Made in order 0, 1, 2, ...; reversed so that 0 is taken first, as the pure pool. */
-    for (Py_ssize_t low = 0, high = capacity - 1; low < high; low++, high--) {
-        PyObject *swapped = self->free[low];
-        self->free[low] = self->free[high];
-        self->free[high] = swapped;
+    LocalPoolObject *self = (LocalPoolObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        free_values(values, capacity);
+        return NULL;
     }
+    self->capacity = capacity;
+    self->factory = Py_NewRef(factory);
+    self->reset = reset == Py_None ? NULL : Py_NewRef(reset);
+    self->free = values;
+    self->count = self->allocated = capacity > 0 ? capacity : 0;
     return (PyObject *)self;
 }
 
@@ -1193,6 +1366,7 @@ static PyMemberDef LocalPool_members[] = {
 };
 
 static PyType_Slot LocalPool_slots[] = {
+    {Py_tp_new, refuse_new},
     {Py_tp_dealloc, LocalPool_dealloc},
     {Py_tp_traverse, LocalPool_traverse},
     {Py_tp_clear, LocalPool_clear},
@@ -1205,6 +1379,7 @@ static PyType_Slot LocalPool_slots[] = {
 };
 
 static PyType_Slot LocalBounded_slots[] = {
+    {Py_tp_new, refuse_new},
     {Py_tp_dealloc, LocalPool_dealloc},
     {Py_tp_traverse, LocalPool_traverse},
     {Py_tp_clear, LocalPool_clear},
@@ -1232,117 +1407,166 @@ static PyType_Spec LocalBounded_spec = {
     LocalBounded_slots,
 };
 
-/* _setup_local(pool_base, bounded_base, exhausted_message) -> (Pool, BoundedPool): the
- * native local pools, as subclasses of nexus_pool.local's public classes. After _setup. */
-static PyObject *
-native_setup_local(PyObject *module, PyObject *args)
-{
-    PyObject *pool_base, *bounded_base, *message;
-    if (!PyArg_ParseTuple(args, "OOU:_setup_local", &pool_base, &bounded_base, &message))
-        return NULL;
-    if (PooledType == NULL || LocalPoolType != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "_setup_local() needs _setup() first, and runs once");
-        return NULL;
-    }
-    local_exhausted_message = Py_NewRef(message);
-    PyObject *bases = PyTuple_Pack(1, pool_base);
-    if (bases == NULL)
-        return NULL;
-    LocalPoolType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &LocalPool_spec, bases);
-    Py_DECREF(bases);
-    if (LocalPoolType == NULL)
-        return NULL;
-    bases = PyTuple_Pack(1, bounded_base);
-    if (bases == NULL)
-        return NULL;
-    LocalBoundedType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &LocalBounded_spec, bases);
-    Py_DECREF(bases);
-    if (LocalBoundedType == NULL)
-        return NULL;
-    return PyTuple_Pack(2, (PyObject *)LocalPoolType, (PyObject *)LocalBoundedType);
-}
-
 /* ---- module ------------------------------------------------------------------------- */
 
+/* A new reference to module_name.attribute, or NULL with an exception. */
 static PyObject *
-take_helper(PyObject *helpers, const char *name)
+import_attribute(const char *module_name, const char *attribute)
 {
-    PyObject *value = PyDict_GetItemString(helpers, name);  /* borrowed */
-    if (value == NULL) {
-        PyErr_Format(PyExc_KeyError, "_setup: missing %s", name);
+    PyObject *module = PyImport_ImportModule(module_name);
+    if (module == NULL)
         return NULL;
-    }
-    return Py_NewRef(value);
+    PyObject *value = PyObject_GetAttrString(module, attribute);
+    Py_DECREF(module);
+    return value;
 }
 
-/* _setup(pool_base, pooled_base, helpers) -> (Pool, Pooled): make the types as
- * subclasses of the public classes, and keep what the Python side provides. */
-static PyObject *
-native_setup(PyObject *module, PyObject *args)
+/* A new type from `spec` whose one base is module_name.base_name, added to `module` as
+ * `public_name`; a new reference, or NULL. */
+static PyTypeObject *
+make_type(PyObject *module, PyType_Spec *spec, const char *module_name, const char *base_name,
+          const char *public_name)
 {
-    PyObject *pool_base, *pooled_base, *helpers;
-    if (!PyArg_ParseTuple(args, "OOO!:_setup", &pool_base, &pooled_base, &PyDict_Type, &helpers))
+    PyObject *base = import_attribute(module_name, base_name);
+    if (base == NULL)
         return NULL;
-    if (PoolType != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "_setup() was called already");
+    PyObject *type = PyType_FromModuleAndSpec(module, spec, base);
+    Py_DECREF(base);
+    if (type == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(module, public_name, type) < 0) {
+        Py_DECREF(type);
         return NULL;
     }
-    if (!(ReleasedError = take_helper(helpers, "ReleasedError"))
-        || !(PoolExhausted = take_helper(helpers, "PoolExhausted"))
-        || !(PoolShutDown = take_helper(helpers, "PoolShutDown"))
-        || !(shutdown_message = take_helper(helpers, "shutdown_message"))
-        || !(wait_helper = take_helper(helpers, "wait"))
-        || !(check_timeout = take_helper(helpers, "check_timeout"))
-        || !(value_repr = take_helper(helpers, "value_repr"))
-        || !(add_note = take_helper(helpers, "add_note"))
-        || !(lock_type = take_helper(helpers, "Lock"))
-        || !(longest_wait = take_helper(helpers, "longest_wait"))
-        || !(released_message = take_helper(helpers, "released_message"))
-        || !(collected_message = take_helper(helpers, "collected_message"))
-        || !(stats_type = take_helper(helpers, "PoolStats"))
-        || !(waiter_type = take_helper(helpers, "Waiter"))
-        || !(monotonic = take_helper(helpers, "monotonic")))
-        return NULL;
-    PyObject *bases = PyTuple_Pack(1, pool_base);
-    if (bases == NULL)
-        return NULL;
-    PoolType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Pool_spec, bases);
-    Py_DECREF(bases);
-    if (PoolType == NULL)
-        return NULL;
-    bases = PyTuple_Pack(1, pooled_base);
-    if (bases == NULL)
-        return NULL;
-    PooledType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Pooled_spec, bases);
-    Py_DECREF(bases);
-    if (PooledType == NULL)
-        return NULL;
-    return PyTuple_Pack(2, (PyObject *)PoolType, (PyObject *)PooledType);
+    return (PyTypeObject *)type;
 }
 
-static PyMethodDef native_methods[] = {
-    {"_setup", native_setup, METH_VARARGS, NULL},
-    {"_setup_local", native_setup_local, METH_VARARGS, NULL},
-    {NULL, NULL, 0, NULL},
+static int
+native_exec(PyObject *module)
+{
+    nxp_state *state = PyModule_GetState(module);
+    PyObject *longest_wait = NULL;
+    if (!(state->released_error = import_attribute("nexus_pool._errors", "ReleasedError"))
+        || !(state->pool_exhausted = import_attribute("nexus_pool._errors", "PoolExhausted"))
+        || !(state->pool_shut_down = import_attribute("nexus_pool._errors", "PoolShutDown"))
+        || !(state->shutdown_message = import_attribute("nexus_pool._slots", "SHUTDOWN_MESSAGE"))
+        || !(state->wait_helper = import_attribute("nexus_pool._slots", "wait"))
+        || !(state->add_note = import_attribute("nexus_pool._slots", "add_note"))
+        || !(state->waiter_type = import_attribute("nexus_pool._slots", "Waiter"))
+        || !(state->released_message = import_attribute("nexus_pool._base", "RELEASED_MESSAGE"))
+        || !(state->collected_message = import_attribute("nexus_pool._base", "COLLECTED_MESSAGE"))
+        || !(state->check_timeout = import_attribute("nexus_pool._base", "check_timeout"))
+        || !(state->value_repr = import_attribute("nexus_pool._base", "value_repr"))
+        || !(state->local_exhausted_reason = import_attribute("nexus_pool._local_base", "EXHAUSTED_REASON"))
+        || !(state->stats_type = import_attribute("nexus_pool._stats", "PoolStats"))
+        || !(state->lock_type = import_attribute("threading", "Lock"))
+        || !(state->monotonic = import_attribute("time", "monotonic"))
+        || !(longest_wait = import_attribute("nexus_pool._base", "LONGEST_WAIT")))
+        return -1;
+    state->longest_wait = PyFloat_AsDouble(longest_wait);
+    Py_DECREF(longest_wait);
+    if (state->longest_wait == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(state->pool_type = make_type(module, &Pool_spec, "nexus_pool._base", "Pool", "Pool"))
+        || !(state->pooled_type = make_type(module, &Pooled_spec, "nexus_pool._base", "Pooled", "Pooled"))
+        || !(state->local_pool_type = make_type(module, &LocalPool_spec, "nexus_pool._local_base", "Pool", "LocalPool"))
+        || !(state->local_bounded_type
+             = make_type(module, &LocalBounded_spec, "nexus_pool._local_base", "BoundedPool", "LocalBoundedPool")))
+        return -1;
+    return 0;
+}
+
+static int
+native_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    nxp_state *state = PyModule_GetState(module);
+    if (state == NULL)
+        return 0;
+    Py_VISIT(state->pool_type);
+    Py_VISIT(state->pooled_type);
+    Py_VISIT(state->local_pool_type);
+    Py_VISIT(state->local_bounded_type);
+    Py_VISIT(state->released_error);
+    Py_VISIT(state->pool_exhausted);
+    Py_VISIT(state->pool_shut_down);
+    Py_VISIT(state->shutdown_message);
+    Py_VISIT(state->released_message);
+    Py_VISIT(state->collected_message);
+    Py_VISIT(state->local_exhausted_reason);
+    Py_VISIT(state->wait_helper);
+    Py_VISIT(state->check_timeout);
+    Py_VISIT(state->value_repr);
+    Py_VISIT(state->add_note);
+    Py_VISIT(state->lock_type);
+    Py_VISIT(state->stats_type);
+    Py_VISIT(state->waiter_type);
+    Py_VISIT(state->monotonic);
+    return 0;
+}
+
+/* Only the collector calls this, when the module is unreachable, and with it its types
+ * and every object of theirs: none of them can run user code any more. */
+static int
+native_clear(PyObject *module)
+{
+    nxp_state *state = PyModule_GetState(module);
+    if (state == NULL)
+        return 0;
+    Py_CLEAR(state->pool_type);
+    Py_CLEAR(state->pooled_type);
+    Py_CLEAR(state->local_pool_type);
+    Py_CLEAR(state->local_bounded_type);
+    Py_CLEAR(state->released_error);
+    Py_CLEAR(state->pool_exhausted);
+    Py_CLEAR(state->pool_shut_down);
+    Py_CLEAR(state->shutdown_message);
+    Py_CLEAR(state->released_message);
+    Py_CLEAR(state->collected_message);
+    Py_CLEAR(state->local_exhausted_reason);
+    Py_CLEAR(state->wait_helper);
+    Py_CLEAR(state->check_timeout);
+    Py_CLEAR(state->value_repr);
+    Py_CLEAR(state->add_note);
+    Py_CLEAR(state->lock_type);
+    Py_CLEAR(state->stats_type);
+    Py_CLEAR(state->waiter_type);
+    Py_CLEAR(state->monotonic);
+    return 0;
+}
+
+static void
+native_free(void *module)
+{
+    native_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot native_slots[] = {
+    {Py_mod_exec, native_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* Module state only, no C statics: each interpreter, with its own GIL too, has its own. */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Everything shared is guarded by critical sections or lock-free atomics. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
 };
 
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT,
-    "nexus_pool._native",
-    "The native facade: Pool and Pooled as C extension types (see nexus_pool/_facade.py).",
-    -1,  /* one copy per process: the types live in static variables */
-    native_methods,
+    .m_name = "nexus_pool._native",
+    .m_doc = "The native facade: Pool and Pooled (and the local pools) as C extension types "
+             "(see nexus_pool/_facade.py).",
+    .m_size = sizeof(nxp_state),
+    .m_slots = native_slots,
+    .m_traverse = native_traverse,
+    .m_clear = native_clear,
+    .m_free = native_free,
 };
 
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    PyObject *module = PyModule_Create(&native_module);
-    if (module == NULL)
-        return NULL;
-#ifdef Py_GIL_DISABLED
-    /* Everything shared is guarded by critical sections or lock-free atomics. */
-    PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED);
-#endif
-    return module;
+    return PyModuleDef_Init(&native_module);
 }

@@ -8,11 +8,12 @@
 4
 """
 
+from . import _facade  # installs the maker that Pool(...) calls: which facade serves a pool
 from ._async import AsyncAcquisition
 from ._backends import available_backends
 from ._buffers import Buffer, BufferPool
 from ._errors import BackendUnavailable, OwnershipError, PoolError, PoolExhausted, PoolShutDown, ReleasedError
-from ._facade import Pool, Pooled
+from ._base import Pool, Pooled
 from ._stats import PoolStats
 
 __all__ = [

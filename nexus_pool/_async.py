@@ -30,7 +30,7 @@ from ._slots import WAIT_SLICE
 if TYPE_CHECKING:
     import asyncio
 
-    from ._facade import Pool, Pooled
+    from ._base import Pool, Pooled
 
 __all__ = ["AsyncAcquisition"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 from typing import NoReturn, Protocol, SupportsIndex, final
 
-from ._facade import Pool, check_capacity
+from ._base import Pool, check_capacity
 
 __all__ = ["Buffer", "BufferPool"]
 

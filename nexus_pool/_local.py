@@ -19,8 +19,8 @@ pools check that acquisitions and releases happen on the owning thread.
 Two implementations, as for the thread-safe pool: the native one (C types in
 ``backends/nexus_pool_native.c``, the native facade's guards) serves unchecked pools
 wherever the native facade loads and ``NEXUS_POOL_PURE`` is not set; this module's
-classes are the readable reference and serve ``debug``. The public classes :class:`Pool`
-and :class:`BoundedPool` pick one in ``__new__``.
+classes are the readable reference and serve ``debug``. The public classes
+(``_local_base.py``) call :func:`_make`, installed here, which picks one.
 """
 
 from __future__ import annotations
@@ -28,17 +28,17 @@ from __future__ import annotations
 import sys
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Generic, SupportsIndex, TypeVar, final
+from typing import Any, Final, Generic, SupportsIndex, TypeVar, final
 
 from ._backends import select
 from ._backends.debug import DebugFreeList, _claim, _current_token
 from ._errors import OwnershipError, PoolExhausted, ReleasedError
-from ._facade import RELEASED_MESSAGE, Pooled, check_callables, check_capacity, native_enabled, value_repr
+from ._base import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pooled, value_repr
+from ._facade import native_enabled, native_unavailable
+from ._local_base import EXHAUSTED_REASON, BoundedPool, Pool, install_maker
 from ._slots import add_note
 
 __all__ = ["BoundedPool", "LocalPooled", "Pool"]
-
-EXHAUSTED_REASON: Final = "only its own thread releases them, so acquire() does not wait"
 
 T = TypeVar("T")
 
@@ -55,10 +55,13 @@ class _Slot(Generic[T]):
 
     def __del__(self) -> None:
         # Reached only for a slot dropped while lent: free slots die with their pool,
-        # whose weak reference is dead by then.
+        # whose weak reference is dead by then. In a collected cycle the guard may live
+        # on (its value refers to it, and the value is back in the pool): without its
+        # value, this slot object can never be given back, or lent, again.
         pool = self.pool()
         if pool is not None:
             pool._recycle(self.value)
+            del self.value
 
 
 @final
@@ -100,9 +103,13 @@ class LocalPooled(Pooled[T]):  # type: ignore[misc]  # the public class is final
     @property
     def value(self) -> T:
         try:
-            return self._slot.value
+            slot = self._slot
         except AttributeError:
             raise ReleasedError(RELEASED_MESSAGE) from None
+        try:
+            return slot.value
+        except AttributeError:  # the slot died and gave its value back (see _Slot.__del__)
+            raise ReleasedError(COLLECTED_MESSAGE) from None
 
     def __enter__(self) -> T:
         return self.value
@@ -116,6 +123,8 @@ class LocalPooled(Pooled[T]):  # type: ignore[misc]  # the public class is final
             del self._slot
         except AttributeError:
             raise ReleasedError(RELEASED_MESSAGE) from None
+        if not hasattr(slot, "value"):
+            return  # garbage collection gave the value back already: nothing left to do
         if pool._reset is not None:
             try:
                 pool._reset(slot.value)
@@ -240,114 +249,6 @@ def _native_serves(backend: str | None) -> bool:
 
 
 @final
-class Pool(Generic[T]):
-    """A growable single-thread pool: ``acquire()`` calls ``factory()`` when none is free.
-
-    ``reset(value)``, if given, runs at each release. Values are kept for reuse however
-    many there are; ``take()`` and ``put()`` move a value out of and into the pool.
-    """
-
-    __slots__ = ()
-
-    def __new__(
-        cls, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
-    ) -> Pool[T]:
-        check_callables(factory, reset)
-        if _native_serves(backend):
-            assert _native_types is not None
-            pool: Pool[T] = _native_types[0]._create(-1, factory, reset)
-            return pool
-        return _PurePool._create(factory, reset, backend)
-
-    def __init__(
-        self, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
-    ) -> None:
-        """Everything happened in ``__new__``, which returned an implementation's pool."""
-
-    if TYPE_CHECKING:  # the implementations define these
-
-        def try_acquire(self) -> Pooled[T] | None:
-            """A guard on a free value, or ``None`` when none is free (never calls ``factory``)."""
-
-        def acquire(self) -> Pooled[T]:
-            """A guard on a free value, or on a new one made by ``factory()``."""
-
-        def take(self) -> T:
-            """A value that leaves the pool for good (a free one, else a new one)."""
-
-        def put(self, value: T) -> None:
-            """Add ``value`` to the pool (``reset`` is not called: pass it ready for reuse)."""
-
-        def available(self) -> int:
-            """How many values are free now."""
-
-        @property
-        def backend(self) -> str:
-            """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
-
-        def handoff(self) -> None:
-            """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
-
-
-@final
-class BoundedPool(Generic[T]):
-    """A fixed single-thread pool: ``capacity`` values made now by ``factory()``."""
-
-    __slots__ = ()
-
-    def __new__(
-        cls,
-        capacity: SupportsIndex,
-        factory: Callable[[], T],
-        reset: Callable[[T], object] | None = None,
-        *,
-        backend: str | None = None,
-    ) -> BoundedPool[T]:
-        checked = check_capacity(capacity)
-        check_callables(factory, reset)
-        if _native_serves(backend):
-            assert _native_types is not None
-            pool: BoundedPool[T] = _native_types[1]._create(checked, factory, reset)
-            return pool
-        return _PureBoundedPool._create(checked, factory, reset, backend)
-
-    def __init__(
-        self,
-        capacity: SupportsIndex,
-        factory: Callable[[], T],
-        reset: Callable[[T], object] | None = None,
-        *,
-        backend: str | None = None,
-    ) -> None:
-        """Everything happened in ``__new__``, which returned an implementation's pool."""
-
-    if TYPE_CHECKING:  # the implementations define these
-
-        @property
-        def capacity(self) -> int:
-            """The number of values, fixed at construction."""
-
-        def try_acquire(self) -> Pooled[T] | None:
-            """A guard on a free value, or ``None`` when none is free."""
-
-        def acquire(self) -> Pooled[T]:
-            """A guard on a free value; :class:`PoolExhausted` at once when none is free.
-
-            Only this thread returns values, so waiting could never end.
-            """
-
-        def available(self) -> int:
-            """How many values are free now."""
-
-        @property
-        def backend(self) -> str:
-            """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
-
-        def handoff(self) -> None:
-            """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
-
-
-@final
 class _PurePool(_LocalPool[T], Pool[T]):  # type: ignore[misc]  # final for users, not for its implementations
     """The pure implementation of :class:`Pool`."""
 
@@ -440,16 +341,31 @@ _dead_ref: Final = _dead_reference()
 
 
 def _load_native() -> tuple[Any, Any] | None:
-    """The native local pool types, made as subclasses of the public classes; None if
-    the native facade cannot load here (it then serves no pool either)."""
-    from . import _facade
-
-    if _facade.native_unavailable():
+    """The native local pool types; None where the native facade cannot load (it then
+    serves no pool either)."""
+    if native_unavailable():
         return None
-    from . import _native
+    from ._native import LocalBoundedPool, LocalPool
 
-    made: tuple[Any, Any] = _native._setup_local(Pool, BoundedPool, EXHAUSTED_REASON)
-    return made
+    return LocalPool, LocalBoundedPool
 
 
 _native_types: Final = _load_native()
+
+
+def _make(
+    capacity: int | None, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None
+) -> _LocalPool[T] | Pool[T] | BoundedPool[T]:
+    """A new local pool on the implementation that serves it (see ``_local_base.py``)."""
+    if _native_serves(backend):
+        assert _native_types is not None
+        made: Pool[T] | BoundedPool[T] = _native_types[capacity is not None]._create(
+            -1 if capacity is None else capacity, factory, reset
+        )
+        return made
+    if capacity is None:
+        return _PurePool._create(factory, reset, backend)
+    return _PureBoundedPool._create(capacity, factory, reset, backend)
+
+
+install_maker(_make)

@@ -3,7 +3,8 @@
 Everything users see is the same for every backend; a backend (see
 ``_backends/_contract.py``) only keeps the free slots' leases, and ``_slots.py`` keeps
 every slot owned, even when an exception lands between two bytecodes. The public classes
-(``_facade.py``) choose between this facade and the native one for each new pool.
+(``_base.py``) are shared with the native facade; ``_facade.py`` chooses between the two
+for each new pool.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TypeVar, final
 
 from ._backends._contract import FreeList
 from ._errors import PoolExhausted, ReleasedError
-from ._facade import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pool, Pooled, check_timeout, value_repr
+from ._base import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pool, Pooled, check_timeout, value_repr
 from ._slots import STALE, Home, Lease, Waiter, collecting
 from ._stats import PoolStats
 
@@ -30,12 +31,14 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
     # claim, which one thread wins: a slot delete is a single atomic step, under the
     # GIL and under the object's lock on free-threaded builds. Slots are cleared in
     # name order when a guard dies, so _lease goes before _source, and the home is
-    # still there when the dying lease brings its slot back.
-    __slots__ = ("_lease", "_released_at", "_source")
+    # still there when the dying lease brings its slot back. _collected is set once a
+    # release() found the slot returned by garbage collection (a quiet no-op).
+    __slots__ = ("_collected", "_lease", "_released_at", "_source")
 
     _lease: Lease[T]
     _source: Home[T]
     _released_at: str
+    _collected: bool
 
     @property
     def value(self) -> T:
@@ -43,7 +46,7 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
         try:
             return self._lease.value
         except AttributeError:
-            raise self._released_error() from None
+            raise self._released_error(reading=True) from None
 
     def __enter__(self) -> T:
         return self.value
@@ -59,14 +62,19 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
             lease = self._lease
             del self._lease
         except AttributeError:
-            raise self._released_error() from None
+            raise self._released_error(reading=False) from None
+        # The garbage collector returned the slot already (its lease was found dead), and
+        # this guard lives on: a finalizer of the same collection, or the value, kept it.
+        # The user did nothing wrong, so the release is done, quietly; a second one raises.
         # Only while the cyclic GC runs can a live guard hold a lease the GC found dead.
         if collecting[0] and lease.record() is not lease:
-            raise ReleasedError(COLLECTED_MESSAGE)
+            self._collected = True
+            return
         try:
             value = lease.value
         except AttributeError:  # the GC finalized its lease: the slot was revived
-            raise ReleasedError(COLLECTED_MESSAGE) from None
+            self._collected = True
+            return
         home = self._source
         if home.watcher is not None:
             self._released_at = home.watcher.released(lease.slot)
@@ -84,8 +92,8 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
     def __exit__(self, _exc_type: object, _exc: object, _traceback: object) -> None:
         self.release()
 
-    def _released_error(self) -> ReleasedError:
-        if hasattr(self, "_lease"):
+    def _released_error(self, *, reading: bool) -> ReleasedError:
+        if hasattr(self, "_lease") or (reading and getattr(self, "_collected", False)):
             return ReleasedError(COLLECTED_MESSAGE)
         message = RELEASED_MESSAGE
         where = getattr(self, "_released_at", None)

@@ -37,7 +37,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, Protocol, SupportsIndex, final
 
 from ._errors import BackendUnavailable, PoolError, PoolExhausted, ReleasedError
-from ._facade import check_capacity, check_timeout
+from ._base import check_capacity, check_timeout
 
 if TYPE_CHECKING:
     from ._shared_native import _Pointer

@@ -4,6 +4,6 @@ The same classes as ``nexus_pool.Pool`` and ``nexus_pool.Pooled``; this module m
 the Rust crate's ``nexus_pool::sync``.
 """
 
-from ._facade import Pool, Pooled
+from ._base import Pool, Pooled
 
 __all__ = ["Pool", "Pooled"]

@@ -1,12 +1,28 @@
 # Types of the native facade (backends/nexus_pool_native.c); mypy reads this through
-# mypy_path, and the wheel carries it beside the compiled module. The module defines no
-# public names of its own: _setup makes its Pool and Pooled as subclasses of the public
-# classes of nexus_pool/_facade.py, which type them.
-from typing import Any
+# mypy_path, and the wheel carries it beside the compiled module. Its classes are
+# subclasses of the public classes (nexus_pool._base, nexus_pool._local_base), which
+# type them; users never name these.
+from collections.abc import Callable
+from typing import Any, final
 
-def _setup(
-    pool_base: type[Any], pooled_base: type[Any], helpers: dict[str, object], /
-) -> tuple[type[Any], type[Any]]: ...
-def _setup_local(
-    pool_base: type[Any], bounded_base: type[Any], exhausted_message: str, /
-) -> tuple[type[Any], type[Any]]: ...
+from nexus_pool import _base, _local_base
+
+@final
+class Pool(_base.Pool[Any]):  # type: ignore[misc]  # the public class is final for users
+    @classmethod
+    def _create(
+        cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, name: str, /
+    ) -> Any: ...
+
+@final
+class Pooled(_base.Pooled[Any]): ...  # type: ignore[misc]
+
+@final
+class LocalPool(_local_base.Pool[Any]):  # type: ignore[misc]
+    @classmethod
+    def _create(cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, /) -> Any: ...
+
+@final
+class LocalBoundedPool(_local_base.BoundedPool[Any]):  # type: ignore[misc]
+    @classmethod
+    def _create(cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, /) -> Any: ...

@@ -1,0 +1,146 @@
+"""The public classes of ``nexus_pool.local``: :class:`Pool` and :class:`BoundedPool`.
+
+Two implementations subclass them, as for the thread-safe pool: the native one (C types
+in ``backends/nexus_pool_native.c``) and the pure one (``_local.py``, the readable
+reference, which also serves the ``debug`` backend). This module imports neither: the
+native module imports it to subclass its classes, and ``_local.py`` installs the function
+that makes a new pool on the chosen implementation (:func:`install_maker`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, SupportsIndex, TypeVar, final
+
+from ._base import Pooled, check_callables, check_capacity
+
+__all__ = ["EXHAUSTED_REASON", "BoundedPool", "LocalPoolMaker", "Pool", "install_maker"]
+
+EXHAUSTED_REASON: Final = "only its own thread releases them, so acquire() does not wait"
+
+T = TypeVar("T")
+
+
+@final
+class Pool(Generic[T]):
+    """A growable single-thread pool: ``acquire()`` calls ``factory()`` when none is free.
+
+    ``reset(value)``, if given, runs at each release. Values are kept for reuse however
+    many there are; ``take()`` and ``put()`` move a value out of and into the pool.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
+    ) -> Pool[T]:
+        check_callables(factory, reset)
+        pool: Pool[T] = _makers[0](None, factory, reset, backend)
+        return pool
+
+    def __init__(
+        self, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
+    ) -> None:
+        """Everything happened in ``__new__``, which returned an implementation's pool."""
+
+    if TYPE_CHECKING:  # the implementations define these
+
+        def try_acquire(self) -> Pooled[T] | None:
+            """A guard on a free value, or ``None`` when none is free (never calls ``factory``)."""
+
+        def acquire(self) -> Pooled[T]:
+            """A guard on a free value, or on a new one made by ``factory()``."""
+
+        def take(self) -> T:
+            """A value that leaves the pool for good (a free one, else a new one)."""
+
+        def put(self, value: T) -> None:
+            """Add ``value`` to the pool (``reset`` is not called: pass it ready for reuse)."""
+
+        def available(self) -> int:
+            """How many values are free now."""
+
+        @property
+        def backend(self) -> str:
+            """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
+
+        def handoff(self) -> None:
+            """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
+
+
+@final
+class BoundedPool(Generic[T]):
+    """A fixed single-thread pool: ``capacity`` values made now by ``factory()``."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        capacity: SupportsIndex,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None = None,
+        *,
+        backend: str | None = None,
+    ) -> BoundedPool[T]:
+        checked = check_capacity(capacity)
+        check_callables(factory, reset)
+        pool: BoundedPool[T] = _makers[0](checked, factory, reset, backend)
+        return pool
+
+    def __init__(
+        self,
+        capacity: SupportsIndex,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None = None,
+        *,
+        backend: str | None = None,
+    ) -> None:
+        """Everything happened in ``__new__``, which returned an implementation's pool."""
+
+    if TYPE_CHECKING:  # the implementations define these
+
+        @property
+        def capacity(self) -> int:
+            """The number of values, fixed at construction."""
+
+        def try_acquire(self) -> Pooled[T] | None:
+            """A guard on a free value, or ``None`` when none is free."""
+
+        def acquire(self) -> Pooled[T]:
+            """A guard on a free value; :class:`PoolExhausted` at once when none is free.
+
+            Only this thread returns values, so waiting could never end.
+            """
+
+        def available(self) -> int:
+            """How many values are free now."""
+
+        @property
+        def backend(self) -> str:
+            """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
+
+        def handoff(self) -> None:
+            """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
+
+
+class LocalPoolMaker(Protocol):
+    """Makes a local pool: ``capacity`` None for a growing :class:`Pool`, else a
+    :class:`BoundedPool` of that many values (see ``_local.py``)."""
+
+    def __call__(
+        self,
+        capacity: int | None,
+        factory: Callable[[], Any],
+        reset: Callable[[Any], object] | None,
+        backend: str | None,
+        /,
+    ) -> Any: ...
+
+
+_makers: list[LocalPoolMaker] = []
+"""The one maker the public classes call, installed when ``nexus_pool.local`` is imported."""
+
+
+def install_maker(maker: LocalPoolMaker) -> None:
+    """Make ``maker`` the function that ``Pool(...)`` and ``BoundedPool(...)`` call."""
+    _makers[:] = [maker]
