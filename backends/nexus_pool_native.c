@@ -1467,6 +1467,8 @@ native_exec(PyObject *module)
     Py_DECREF(longest_wait);
     if (state->longest_wait == -1.0 && PyErr_Occurred())
         return -1;
+    if (PyModule_AddIntConstant(module, "MAX_CAPACITY", (long)nxp_max_capacity()) < 0)
+        return -1;
     if (!(state->pool_type = make_type(module, &Pool_spec, "nexus_pool._base", "Pool", "Pool"))
         || !(state->pooled_type = make_type(module, &Pooled_spec, "nexus_pool._base", "Pooled", "Pooled"))
         || !(state->local_pool_type = make_type(module, &LocalPool_spec, "nexus_pool._local_base", "Pool", "LocalPool"))

@@ -15,18 +15,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 from itertools import repeat
-from typing import Final, final
+from typing import Any, Final, final
 
-from .._errors import ReleasedError
+from .._errors import BackendUnavailable, ReleasedError
 from ._contract import FreeList, LeaseT
 
-try:
-    from .._freelist_native import ffi, lib
-except ImportError as exc:  # the registry turns this into BackendUnavailable
-    raise ImportError(
-        f"its compiled module is missing ({exc}); pip builds it at install time, "
-        "which needs a C compiler and cffi"
-    ) from exc
+
+def _load() -> tuple[Any, str, int]:
+    """The cffi module's ``lib`` (None if it cannot load here, and why), and the largest
+    capacity. The native facade links the same C free list: where only it loads (an
+    isolated subinterpreter cannot load cffi's single-phase modules), the backend serves
+    native pools, and pure-Python ones say why they cannot have it."""
+    try:
+        from .._freelist_native import lib
+    except ImportError as exc:
+        cffi_missing = (
+            f"its compiled module is missing or cannot load in this interpreter ({exc}); pip builds "
+            "it at install time, which needs a C compiler and cffi"
+        )
+    else:
+        return lib, "", int(lib.nxp_max_capacity())
+    try:
+        from .._native import MAX_CAPACITY
+    except ImportError:  # the registry turns this into BackendUnavailable
+        raise ImportError(cffi_missing) from None
+    return None, cffi_missing, MAX_CAPACITY
+
+
+lib, _cffi_missing, _max_capacity = _load()
+if lib is not None:
+    from .._freelist_native import ffi
 
 __all__ = ["AtomicFreeList", "backend_class"]
 
@@ -38,10 +56,12 @@ class AtomicFreeList(FreeList[LeaseT]):
     """A tagged Treiber stack of slot indices in C memory, and the free slots' leases."""
 
     name = "atomic"
-    max_capacity = lib.nxp_max_capacity()
+    max_capacity = _max_capacity
     native = True  # the native facade links the same C free list
 
     def __init__(self, leases: Sequence[LeaseT]) -> None:
+        if lib is None:
+            raise BackendUnavailable(f"backend 'atomic' cannot serve a pure-Python pool here: {_cffi_missing}")
         raw = lib.nxp_create(len(leases))
         if raw == ffi.NULL:
             raise MemoryError(f"cannot allocate a free list of {len(leases)} slots")

@@ -26,3 +26,5 @@ class LocalPool(_local_base.Pool[Any]):  # type: ignore[misc]
 class LocalBoundedPool(_local_base.BoundedPool[Any]):  # type: ignore[misc]
     @classmethod
     def _create(cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, /) -> Any: ...
+
+MAX_CAPACITY: int

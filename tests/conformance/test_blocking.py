@@ -141,3 +141,65 @@ def test_reset_may_release_other_guards(backend: str) -> None:
         pass
     outer.release()
     assert_all_free(pool)
+
+
+class Interrupting:
+    """A waiter's wake-up token (as an event loop's acquirer puts in the waiting set) that
+    raises what it is given when a release calls it."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        raise self.error
+
+
+def test_a_wake_up_interrupted_by_a_base_exception_reaches_the_releaser(backend: str) -> None:
+    """Both facades agree: a KeyboardInterrupt (any BaseException that is not an Exception)
+    raised by a waiter's wake-up goes up from release(), with the slot back already; an
+    ordinary error (the waiter's loop closed) is nobody's business but the waiter's."""
+    pool, _, reset = make_pool(backend, capacity=2)
+    waiting = pool._waiter().waiting
+    guard = pool.acquire()
+    quiet = Interrupting(RuntimeError("the loop is closed"))
+    waiting.add(quiet)
+    guard.release()
+    assert quiet.calls == 1 and not waiting
+    guard = pool.acquire()
+    loud = Interrupting(KeyboardInterrupt())
+    waiting.add(loud)
+    with pytest.raises(KeyboardInterrupt):
+        guard.release()
+    assert loud.calls == 1 and not waiting
+    assert pool.available() == 2, "the slot went back before the wake-up"
+    assert_all_free(pool)
+    assert len(reset.calls) >= 2
+
+
+def test_a_wake_up_interrupted_during_a_failed_reset_chains_the_reset_error(backend: str) -> None:
+    def failing_reset(item: Item) -> None:
+        raise ValueError("reset failed")
+
+    pool = Pool(1, lambda: Item(0), failing_reset, backend=backend)
+    guard = pool.acquire()
+    pool._waiter().waiting.add(Interrupting(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt) as raised:
+        guard.release()
+    assert isinstance(raised.value.__context__, ValueError)
+    assert pool.available() == 1
+
+
+def test_shutdown_interrupted_by_a_wake_up_raises_and_can_be_called_again(backend: str) -> None:
+    pool, _, _ = make_pool(backend, capacity=1)
+    waiting = pool._waiter().waiting
+    waiting.add(Interrupting(KeyboardInterrupt()))
+    waiting.add(Interrupting(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        pool.shutdown()
+    assert pool.is_shutdown
+    with pytest.raises(KeyboardInterrupt):
+        pool.shutdown()
+    pool.shutdown()
+    assert not waiting
