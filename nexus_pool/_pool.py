@@ -44,8 +44,8 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
     def value(self) -> T:
         """The pooled value; :class:`ReleasedError` once the guard has been released."""
         try:
-            return self._lease.value
-        except AttributeError:
+            return self._lease.box["value"]
+        except (AttributeError, KeyError):  # released; or its lease died and handed the value over
             raise self._released_error(reading=True) from None
 
     def __enter__(self) -> T:
@@ -231,8 +231,7 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
     def available(self) -> int:
         """How many slots are free now (a snapshot while other threads release)."""
         home = self._home
-        if home.dead:
-            home.revive_dead()
+        home.revive_dead()
         return home.freelist.available()
 
     @property

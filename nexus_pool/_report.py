@@ -59,5 +59,10 @@ def report() -> str:
         if name in unavailable:
             lines.append(f"  {name}: UNAVAILABLE: {unavailable[name]}")
         else:
-            lines.append(f"  {name}: available ({backend_class(name).__module__})")
+            freelist_class = backend_class(name)
+            note = getattr(freelist_class, "pure_unavailable", "")
+            lines.append(
+                f"  {name}: available ({freelist_class.__module__})"
+                + (f"; for native pools only, pure-Python ones cannot use it: {note}" if note else "")
+            )
     return "\n".join(lines)

@@ -13,8 +13,9 @@ when its guard is dropped or collected unreleased, or when an exception cut an a
 or a release short (a ``KeyboardInterrupt`` raised by a signal handler, say, which lands
 between bytecodes and drops whatever a local variable held). Then, in this order:
 
-1. ``Lease.__del__`` hands its value to the lease's :class:`Record` (Python code, so it
-   can itself be interrupted: the slot then gets a fresh ``factory()`` value instead);
+1. the lease's finalizer hands its value to the lease's :class:`Record`: one call of C
+   code (no Python frame, so no signal lands in it, and no error's traceback can keep
+   the dying lease alive);
 2. the record, a weak reference to the lease, is queued on ``Home.dead`` by its
    callback, ``deque.append``: C code, which no signal can interrupt, so the slot is
    never lost;
@@ -23,7 +24,13 @@ between bytecodes and drops whatever a local variable held). Then, in this order
    lease to the free list, wake a waiting acquirer. Reset errors go to
    ``sys.unraisablehook``, as for any finalizer. If this step is interrupted or cannot
    run, the records stay queued, and the next release, acquisition from an empty pool,
-   wait or ``available()`` revives them.
+   wait or ``available()`` revives them; an interrupted revival drops the frames of its
+   error's traceback first, so that a hook that keeps the error keeps no lease.
+
+When memory runs out as a lease dies, CPython may skip its weak reference callbacks
+altogether; the slot's current record is then dead but was never queued. Every revival
+also looks for such records (one pass in C over ``Home.records``), so the same calls
+bring those slots back.
 
 Reviving a record claims its successor's place with ``dict.setdefault``, so a record is
 revived exactly once, whichever threads try at once.
@@ -32,11 +39,12 @@ revived exactly once, whichever threads try at once.
 with a value that refers back to it) loses its lease in the same collection. The
 collector runs the weak reference callbacks first (the record is queued; reviving waits
 for the end of the collection, see ``_note_collection``), then the finalisers:
-``Lease.__del__`` takes the value out of the lease, so a guard that the value (or some
-finaliser) brings back to life can no longer reach it, and its ``release()`` raises
-``ReleasedError`` instead of giving a dead lease back. While a collection runs,
+the lease's finalizer takes the value out of the lease, so a guard that the value (or
+some finaliser) brings back to life can no longer reach it: reading its value raises
+``ReleasedError``, and its ``release()`` gives nothing back (a quiet no-op, since the
+slot went home already). While a collection runs,
 ``release()`` also checks that its lease is alive (``record() is lease``), because
-another finaliser of the same collection may release it before ``Lease.__del__`` ran.
+another finaliser of the same collection may release it before the lease's finalizer ran.
 
 **No cycles.** Nothing here refers back to a guard, and a lease refers only to its record,
 which refers to the home only weakly. A dropped pool frees its values by reference
@@ -49,9 +57,11 @@ them: ``AtomicFreeList.give`` between parking a lease and pushing its slot; the 
 the last instruction of an ``except`` block (an exception raised there escapes CPython's
 exception table, and the frame and its leases stay referenced as the thread's handled
 exception); ``Pooled.release`` between entering its ``except`` block and marking the
-value as half-reset. And one that needs two coincidences: a finaliser that brings a
-collected guard back to life while a signal interrupts its ``Lease.__del__`` leaves that
-guard able to give a dead lease back.
+value as half-reset. And one that signals can reach but that only delays: a callback
+(a gc callback, or the trigger) that runs *inside* a revival, triggered by an allocation
+or a reference count there, and is interrupted, reports an error whose traceback reaches
+the revival's frame through ``f_back``; a hook that keeps that error keeps the lease
+being revived until it lets the error go.
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
+from operator import attrgetter, methodcaller
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
@@ -141,7 +152,7 @@ def _collection_ended() -> None:
             return
         home = home_ref()
         if home is not None:
-            home.revive_dead()
+            revive_forgetting_frames(home)
 
 
 def collection_running() -> bool:
@@ -162,21 +173,35 @@ gc.callbacks.append(_note_collection)
 class Lease(Generic[T]):
     """Owns one slot and, while alive, its value (see the module docstring)."""
 
-    __slots__ = ("__weakref__", "record", "slot", "value")
+    __slots__ = ("__weakref__", "box", "handover", "record", "slot")
 
     slot: int
-    value: T
+    box: dict[str, T]
+    """``{"value": value}`` while this lease holds the slot's value; empty once handed over."""
     record: Record[T]
+    handover: Callable[[], object]
+    """Moves the value from ``box`` to ``record.handed``: one call of C code (``list.extend``
+    over ``map`` over ``dict.pop``), so no signal can land inside it."""
 
-    def __del__(self) -> None:
-        # Refcount death runs this before the weak references act: the revived slot
-        # keeps its value (and resets it). In a collected cycle it runs after them, and
-        # only makes the value unreachable through this lease.
+    @property
+    def value(self) -> T:
         try:
-            self.record.value = self.value
-            del self.value
-        except AttributeError:
-            pass  # given no value (reviving found none), or revived already
+            return self.box["value"]
+        except KeyError:
+            raise AttributeError("value") from None  # handed over: this lease died
+
+    @value.setter
+    def value(self, value: T) -> None:
+        self.box["value"] = value
+
+    # The finalizer is no Python function: a signal handler can raise at the entry of
+    # one, and a sys.unraisablehook that keeps the error would keep its frame, and with
+    # it this lease, alive, its slot owned by nothing. CPython finds __del__ as a
+    # descriptor (the property's getter, attrgetter, in C) and calls what it gives (the
+    # handover, C) with no argument. Refcount death runs it before the weak references
+    # act: the revived slot keeps its value (and resets it). In a collected cycle it runs
+    # after them, and only makes the value unreachable through this lease.
+    __del__ = property(attrgetter("handover"))
 
 
 @final
@@ -185,13 +210,16 @@ class Record(weakref.ref, Generic[T]):  # type: ignore[type-arg]  # weakref.ref[
 
     ``home.records[slot]`` keeps each slot's current record reachable (possibly through
     ``succession``), so that its callbacks run even when the lease dies in a collected
-    cycle. ``value`` exists only once the lease has handed it over (``Lease.__del__``).
+    cycle. ``handed`` holds the value only once the lease has handed it over (its
+    finalizer): while the slot is lent, nothing reachable from the pool refers to the
+    value, so a value that refers to its guard is collected with it.
     """
 
-    __slots__ = ("fresh_value_needed", "slot", "succession", "trigger", "value")
+    __slots__ = ("fresh_value_needed", "handed", "slot", "succession", "trigger")
 
     slot: int
-    value: T
+    handed: list[T]
+    """Empty, or ``[value]`` once the lease died (``STALE`` if it held none)."""
     fresh_value_needed: bool  # True while a reset is under way: if it is cut short, replace the value
     trigger: weakref.ref[Lease[T]]
     succession: dict[str, Record[T]]
@@ -210,7 +238,41 @@ def _revive_soon(home_ref: weakref.ref[Home[Any]], _dead_lease: object) -> None:
     """The trigger's callback: revive the dead leases' slots now, on this thread."""
     home = home_ref()
     if home is not None:
+        revive_forgetting_frames(home)
+
+
+def revive_forgetting_frames(home: Home[Any]) -> None:
+    """``home.revive_dead()`` where an error goes to ``sys.unraisablehook``: a weak
+    reference callback or a gc callback."""
+    try:
         home.revive_dead()
+    except BaseException as error:
+        # Interrupted (a signal handler's KeyboardInterrupt, a MemoryError): the hook may
+        # keep the error for good (pytest's plugin and many logging set-ups do), and the
+        # frames of its traceback hold the lease being revived. Let them go first (a store,
+        # where no signal lands), so that the lease dies and its slot comes back; then
+        # those of the errors it chains.
+        error.__traceback__ = None
+        forget_frames(error)
+        raise
+
+
+def forget_frames(error: BaseException) -> None:
+    """Drop the tracebacks of ``error`` and of the errors it chains, and with them the
+    frames (and their local variables) they keep alive."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += (current.__context__, current.__cause__)
+
+
+# Calling each weak reference in C: operator.call exists from 3.11.
+_referent: Final[Callable[[weakref.ref[Any]], object]] = getattr(operator, "call", methodcaller("__call__"))
 
 
 def add_note(error: BaseException, note: str) -> None:
@@ -314,14 +376,18 @@ class Home(Generic[T]):
         self.ready = True
 
     def _new_lease(self, slot: int, value: T) -> Lease[T]:
+        box = {"value": value}
+        handed: list[T] = []
         lease: Lease[T] = Lease()
+        lease.handover = partial(handed.extend, map(box.pop, ("value",), (STALE,)))
+        lease.box = box
         lease.slot = slot
-        lease.value = value
         # Callbacks of weak references run newest first: the record (queue the slot,
         # in C) must run before the trigger (revive the queued slots).
         trigger = weakref.ref(lease, self.revive_soon)
         record: Record[T] = Record(lease, self.dead.append)
         record.slot = slot
+        record.handed = handed
         record.fresh_value_needed = False
         record.trigger = trigger
         record.succession = {}
@@ -392,25 +458,44 @@ class Home(Generic[T]):
             try:
                 record = dead[0]
             except IndexError:  # another thread emptied it meanwhile
-                return
+                break
             # A record cut short while being made was never anybody's successor.
             slot = getattr(record, "slot", None)
             if slot is not None and self.records[slot].latest() is record:
                 self._revive(record)
             with suppress(ValueError):  # removed by another thread that revived it too
                 dead.remove(record)
+        if None in map(_referent, self.records):
+            self._revive_unqueued()
+
+    def _revive_unqueued(self) -> None:
+        """Revive the slots whose lease died without queueing its record.
+
+        A lease's weak reference callbacks queue its record, but CPython skips them when
+        memory runs out as the lease dies (``PyObject_ClearWeakRefs`` cannot allocate the
+        tuple of callbacks), and ``deque.append`` can fail the same way. A slot is then
+        owned by nothing, and only its dead record tells: a slot whose current record is
+        dead is neither free nor lent. Reviving claims the record as the queue does.
+        """
+        records = self.records
+        for slot, record in enumerate(records):
+            latest = record.latest()
+            if latest is not record:
+                records[slot] = latest  # the shortcut fell behind a revival cut short
+            if latest() is None:
+                self._revive(latest)
 
     def _revive(self, record: Record[T]) -> None:
         slot = record.slot
-        value = STALE if record.fresh_value_needed else getattr(record, "value", STALE)
+        handed = record.handed
+        value = STALE if record.fresh_value_needed or not handed else handed[0]
         lease = self._new_lease(slot, value)
         successor = lease.record
         if record.succession.setdefault("next", successor) is not successor:
             return  # another thread revived this slot first; this lease dies unregistered
         # From here an interruption only drops `lease`, whose record is now current.
         self.records[slot] = successor  # a shortcut; the succession already says so
-        with suppress(AttributeError):
-            del record.value  # the old record must not keep the value reachable
+        handed.clear()  # the old record must not keep the value reachable
         failure = self._renew(lease)
         self.give_back(lease)
         if self.watcher is not None:
@@ -450,13 +535,11 @@ class Home(Generic[T]):
 
     def take_revived(self) -> Lease[T] | None:
         """After ``take`` found the free list empty: revive dead slots and take again."""
-        if self.dead:
-            self.revive_dead()
-            try:
-                return self.take()
-            except LookupError:
-                pass
-        return None
+        self.revive_dead()
+        try:
+            return self.take()
+        except LookupError:
+            return None
 
     def take_or_none(self) -> Lease[T] | None:
         """A free lease (reviving dead slots if need be), or None; ``PoolShutDown`` after

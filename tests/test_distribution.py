@@ -78,9 +78,18 @@ def test_check_passes_when_everything_loads() -> None:
 
 def test_check_fails_and_says_why_when_a_compiled_module_is_missing() -> None:
     # A None entry in sys.modules makes the import fail as if the file were not there.
-    result = run_report("--check", prelude="import sys; sys.modules['nexus_pool._freelist_native'] = None")
+    hide_both = "import sys; sys.modules['nexus_pool._freelist_native'] = sys.modules['nexus_pool._native'] = None"
+    result = run_report("--check", prelude=hide_both)
     assert result.returncode == 1
     assert "nexus_pool._freelist_native: MISSING" in result.stdout
     assert "atomic: UNAVAILABLE: backend 'atomic' cannot load on this interpreter" in result.stdout
     assert "locked: available" in result.stdout
     assert "--check failed" in result.stderr
+
+
+def test_atomic_serves_native_pools_where_only_the_native_module_loads() -> None:
+    """As in an isolated subinterpreter, which cannot load cffi's single-phase modules."""
+    result = run_report("--check", prelude="import sys; sys.modules['nexus_pool._freelist_native'] = None")
+    assert result.returncode == 1
+    assert "nexus_pool._freelist_native: MISSING" in result.stdout
+    assert "atomic: available (nexus_pool._backends.atomic); for native pools only" in result.stdout

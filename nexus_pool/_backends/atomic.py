@@ -15,36 +15,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 from itertools import repeat
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Final, final
 
 from .._errors import BackendUnavailable, ReleasedError
 from ._contract import FreeList, LeaseT
 
 
-def _load() -> tuple[Any, str, int]:
-    """The cffi module's ``lib`` (None if it cannot load here, and why), and the largest
-    capacity. The native facade links the same C free list: where only it loads (an
-    isolated subinterpreter cannot load cffi's single-phase modules), the backend serves
-    native pools, and pure-Python ones say why they cannot have it."""
+if TYPE_CHECKING:
+    from .._freelist_native import _FFI, _Lib
+
+
+def _load() -> tuple[_FFI | None, _Lib | None, str, int]:
+    """The cffi module's ``ffi`` and ``lib`` (None if it cannot load here, and why), and
+    the largest capacity. The native facade links the same C free list: where only it
+    loads (an isolated subinterpreter cannot load cffi's single-phase modules), the
+    backend serves native pools, and pure-Python ones say why they cannot have it."""
     try:
-        from .._freelist_native import lib
+        from .._freelist_native import ffi, lib
     except ImportError as exc:
         cffi_missing = (
             f"its compiled module is missing or cannot load in this interpreter ({exc}); pip builds "
             "it at install time, which needs a C compiler and cffi"
         )
     else:
-        return lib, "", int(lib.nxp_max_capacity())
+        return ffi, lib, "", lib.nxp_max_capacity()
     try:
         from .._native import MAX_CAPACITY
     except ImportError:  # the registry turns this into BackendUnavailable
         raise ImportError(cffi_missing) from None
-    return None, cffi_missing, MAX_CAPACITY
+    return None, None, cffi_missing, MAX_CAPACITY
 
 
-lib, _cffi_missing, _max_capacity = _load()
-if lib is not None:
-    from .._freelist_native import ffi
+_ffi, _lib, _cffi_missing, _max_capacity = _load()
 
 __all__ = ["AtomicFreeList", "backend_class"]
 
@@ -58,10 +60,13 @@ class AtomicFreeList(FreeList[LeaseT]):
     name = "atomic"
     max_capacity = _max_capacity
     native = True  # the native facade links the same C free list
+    pure_unavailable: Final = _cffi_missing
+    """Why pure-Python pools cannot use this backend here (native ones can); empty if they can."""
 
     def __init__(self, leases: Sequence[LeaseT]) -> None:
-        if lib is None:
+        if _ffi is None or _lib is None:
             raise BackendUnavailable(f"backend 'atomic' cannot serve a pure-Python pool here: {_cffi_missing}")
+        ffi, lib = _ffi, _lib
         raw = lib.nxp_create(len(leases))
         if raw == ffi.NULL:
             raise MemoryError(f"cannot allocate a free list of {len(leases)} slots")
@@ -82,6 +87,7 @@ class AtomicFreeList(FreeList[LeaseT]):
 
         self.give = give
         self._parked = parked
+        self._available = lib.nxp_available
 
     def settle(self, lease: LeaseT, status: object) -> None:
         if status == _NOT_LEASED:
@@ -89,7 +95,7 @@ class AtomicFreeList(FreeList[LeaseT]):
         super().settle(lease, status)
 
     def available(self) -> int:
-        return int(lib.nxp_available(self._list))
+        return int(self._available(self._list))
 
 
 backend_class = AtomicFreeList

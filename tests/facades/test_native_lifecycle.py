@@ -16,6 +16,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,7 +62,7 @@ def test_only_their_pool_makes_native_objects(index: int) -> None:
     with pytest.raises(TypeError, match="made by their pool"):
         kind()
     with pytest.raises(TypeError, match="made by their pool"):
-        kind.__new__(kind)
+        kind.__new__(kind)  # type: ignore[call-overload]
     with pytest.raises(TypeError):
 
         class Subclass(kind):  # type: ignore[valid-type,misc]
@@ -300,17 +301,15 @@ class Subinterpreters:
         """In every interpreter: at once, one thread each, where each has its own GIL;
         one after the other before 3.13 (legacy subinterpreters share the main one's GIL,
         and 3.11's threading loses track of a thread that ran one: exit hangs)."""
-        if sys.version_info < (3, 13):
+        if sys.version_info >= (3, 13):
+            threads = [threading.Thread(target=self.run, args=(index, code)) for index in range(len(self._made))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(120)
+        else:
             for index in range(len(self._made)):
                 self.run(index, code)
-            return
-        import threading
-
-        threads = [threading.Thread(target=self.run, args=(index, code)) for index in range(len(self._made))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
 
     def close(self) -> None:
         for made in self._made:

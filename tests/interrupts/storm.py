@@ -6,7 +6,7 @@ Two experiments, each printing one JSON line:
     Every slot is out; SIGALRM arrives every 20 µs with a handler that does nothing;
     ``acquire(timeout=0.05)`` is called 60 times. Each call must give up on time.
 
-``interrupts BACKEND SECONDS``
+``interrupts BACKEND SECONDS [keep]``
     Episodes of about 0.25 s. In each, SIGALRM arrives every 20-300 µs (a fresh random
     interval per episode) and its handler raises ``KeyboardInterrupt`` whenever it runs
     inside nexus_pool's code or inside the loop body that uses the pools (never in this
@@ -14,11 +14,14 @@ Two experiments, each printing one JSON line:
     and releases (``try_acquire``, ``acquire``, ``with``), drops guards, hands guards to a
     returner thread, and releases guards that another thread acquired from a second pool.
     After each episode the storm stops and both pools are audited from outside: every
-    slot free, each value once, each value reset.
+    slot free, each value once, each value reset. With ``keep``, ``sys.unraisablehook``
+    keeps its arguments (as pytest's plugin and many logging set-ups do: the exception,
+    its traceback, the object) until the episode ends, then lets them go.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import queue
@@ -29,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import nexus_pool
 from nexus_pool import Pool, PoolExhausted, Pooled, ReleasedError
@@ -205,9 +209,16 @@ class Episode:
         return problems
 
 
-def interrupts(backend: str, seconds: float) -> dict[str, object]:
+def interrupts(backend: str, seconds: float, keep: bool = False) -> dict[str, object]:
     unraisable: list[str] = []
-    sys.unraisablehook = lambda hook_args: unraisable.append(hook_args.exc_type.__name__)
+    kept: list[object] = []
+
+    def hook(hook_args: Any) -> None:
+        unraisable.append(hook_args.exc_type.__name__)
+        if keep:
+            kept.append(hook_args)
+
+    sys.unraisablehook = hook
     episodes = operations = delivered = 0
     problems: list[str] = []
     end = time.monotonic() + seconds
@@ -216,12 +227,14 @@ def interrupts(backend: str, seconds: float) -> dict[str, object]:
         delivered += episode.run(0.25, random.uniform(20e-6, 300e-6))
         operations += episode.operations
         episodes += 1
+        kept.clear()
+        gc.collect()
         problems += [f"episode {episodes}: {problem}" for problem in episode.audit()]
         try:
             episode.main.acquire(timeout=0).release()  # usable after the storm
         except (PoolExhausted, ReleasedError) as exc:
             problems.append(f"episode {episodes}: unusable afterwards: {exc!r}")
-    return {"experiment": "interrupts", "backend": backend, "episodes": episodes, "operations": operations,
+    return {"experiment": "interrupts", "backend": backend, "keep": keep, "episodes": episodes, "operations": operations,
             "interrupts": delivered, "interrupted_finalizers": len(unraisable), "problems": problems}  # fmt: skip
 
 
@@ -230,7 +243,7 @@ def main(argv: list[str]) -> int:
     if experiment == "deadline":
         result = deadline(backend)
     else:
-        result = interrupts(backend, float(argv[2]))
+        result = interrupts(backend, float(argv[2]), keep=argv[3:] == ["keep"])
     print(json.dumps(result))
     return 0
 
