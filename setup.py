@@ -108,8 +108,21 @@ NATIVE_FACADE = Extension(
     optional=True,
 )
 
+# The shared-memory pool (nexus_pool.shared): its core and its Python types; Linux only
+# (futexes, POSIX shared memory).
+SHARED_POOL = Extension(
+    "nexus_pool._shared_native",
+    sources=["backends/nexus_pool_shared_module.c", "backends/nexus_pool_shared.c"],
+    include_dirs=["backends"],
+    extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden"],
+    libraries=["rt"],
+    optional=True,
+)
+
+EXTENSIONS = [NATIVE_FACADE, *([SHARED_POOL] if sys.platform.startswith("linux") else [])]
+
 setup(
     cmdclass={"build_ext": BuildExtensions, "build_py": BuildPy, "bdist_wheel": BdistWheel},
-    cffi_modules=[] if MODE == "skip" else ["backends/build_freelist.py:ffibuilder", "backends/build_shared.py:ffibuilder"],
-    ext_modules=[] if MODE == "skip" else [NATIVE_FACADE],
+    cffi_modules=[] if MODE == "skip" else ["backends/build_freelist.py:ffibuilder"],
+    ext_modules=[] if MODE == "skip" else EXTENSIONS,
 )

@@ -1,61 +1,124 @@
-/* nexus_pool's shared-memory buffer pool core (nexus_pool.shared; Linux first).
+/* nexus_pool's shared-memory buffer pool core (nexus_pool.shared; Linux).
  *
- * cffi's cdef() reads this file as it is: declarations only. Include <stdint.h> first.
+ * Plain C, no Python: nexus_pool_shared_module.c wraps it for Python, and
+ * tests/shared/crash_driver.c drives it, built with NXS_CRASH_POINTS, to kill a process
+ * at each numbered step. Every symbol is prefixed nxs_.
  *
  * One block of shared memory holds a header, one 64-byte record per slot and the
- * page-aligned buffers. The free slots form the same tagged Treiber stack as
- * nexus_pool_freelist.c, but index-based inside the block, so every process that maps
- * it (at any address) shares it: lock-free 64-bit atomics are address-free.
- *
- * Each slot's lease word packs generation (32 bits), state (2 bits) and holder pid (30
- * bits). Every hand-over is one compare-and-swap on it:
+ * page-aligned buffers. Each slot's lease word, one 64-bit atomic, is the only truth of
+ * who has the slot: it packs generation (32 bits), state (2 bits) and holder pid (30
+ * bits), and every hand-over is one compare-and-swap on it:
  *     FREE(g) -acquire-> HELD(g+1, acquirer) -send-> TRANSIT(g+1, sender)
- *             -claim-> HELD(g+1, receiver) -release-> FREE(g+1), pushed.
- * A handle is (slot, generation): a stale, duplicate or foreign one fails its CAS.
- * Every symbol is prefixed nxs_.
+ *             -claim-> HELD(g+1, receiver) -release-> FREE(g+1)
+ * There is no free list to keep in step with the words: acquiring looks for a FREE word
+ * (first where the latest release left a hint, then onwards from where the acquirer last
+ * found one), so a process killed at any instruction leaves every slot in exactly one
+ * state, and reclaiming a dead holder's slot is one more compare-and-swap. A handle is
+ * (slot, generation): a stale, duplicate or foreign one fails its CAS.
+ *
+ * The block is untrusted input (any process of the same user can write anything into
+ * it). Each process keeps its own copy of the geometry (nxs_view), made and checked when
+ * it creates or attaches the block; every index read from the block is checked against
+ * it before use, and every call first checks that the header still says what the copy
+ * says. A block that does not is corrupt: calls return NXS_CORRUPT and touch nothing.
  */
+
+#ifndef NEXUS_POOL_SHARED_H
+#define NEXUS_POOL_SHARED_H
+
+#include <stdint.h>
+
+enum {
+    NXS_OK = 0,
+    NXS_NONE = -1,      /* nothing to take, or the lease is not what the caller says */
+    NXS_CORRUPT = -2,   /* the block says something no process of ours writes */
+    NXS_TIMED_OUT = 1,  /* nxs_wait: the timeout passed */
+    NXS_INTERRUPTED = 2 /* nxs_wait: a signal arrived (EINTR) */
+};
+
+enum { NXS_FREE = 0, NXS_HELD = 1, NXS_TRANSIT = 2 };
+
+#define NXS_MAX_CAPACITY (UINT32_C(1) << 20)
+#define NXS_MAX_BUFFER_SIZE (UINT64_C(1) << 40)
+
+/* This process's copy of a block's geometry; only its own fields are trusted. */
+typedef struct {
+    void *base;               /* the mapping */
+    uint64_t mapped;          /* bytes mapped at base */
+    uint32_t capacity;
+    uint64_t buffer_size;
+    uint64_t stride;          /* bytes from one buffer to the next (page multiple) */
+    uint64_t buffers_offset;  /* from base to buffer 0 (page multiple) */
+    int32_t creator;          /* the pid that made the block */
+} nxs_view;
 
 /* Bytes to map for `capacity` buffers of `buffer_size` bytes; 0 if out of range. */
 uint64_t nxs_block_size(uint32_t capacity, uint64_t buffer_size);
 
-/* Lay a new block out in `mapped` zeroed bytes at `base`: every slot free, popping
- * 0, 1, 2, ... first. 0, or -1 if the sizes do not fit. */
-int nxs_init(void *base, uint64_t mapped, uint32_t capacity, uint64_t buffer_size, int32_t creator);
+/* Lay a new block out in `mapped` zeroed bytes at `base`, every slot free, and fill
+ * *view. NXS_OK, or NXS_NONE if the sizes are out of range or do not fit. */
+int nxs_init(nxs_view *view, void *base, uint64_t mapped, uint32_t capacity, uint64_t buffer_size,
+             int32_t creator);
 
-/* 0 if `base` holds a block (right magic and version) that fits in `mapped` bytes. */
-int nxs_check(void *base, uint64_t mapped);
+/* Check the block at `base` (`mapped` bytes) and fill *view from it. NXS_OK, or
+ * NXS_CORRUPT if it is no block of ours or its header does not fit the mapping. */
+int nxs_attach(nxs_view *view, void *base, uint64_t mapped);
 
-uint32_t nxs_capacity(void *base);
-uint64_t nxs_buffer_size(void *base);
-int32_t nxs_creator(void *base);
-uint64_t nxs_buffer_offset(void *base, uint32_t slot);  /* from base; page-aligned */
+/* NXS_OK if the header still says what *view says, else NXS_CORRUPT. */
+int nxs_check(const nxs_view *view);
 
-/* Take a free slot for `pid`: its index, its new generation in *generation; -1 if
- * none is free. Never blocks. */
-int64_t nxs_try_acquire(void *base, int32_t pid, uint32_t *generation);
+/* Take a free slot for `pid`: its index, with its new generation in *generation. Looks
+ * where the latest release left its hint, then from *cursor on (updated: the acquirer's
+ * own place, kept in its process). NXS_NONE if none is free; NXS_CORRUPT. */
+int64_t nxs_try_acquire(const nxs_view *view, int32_t pid, uint32_t *cursor, uint32_t *generation);
 
 /* Sleep until a release may have freed a slot, at most timeout_ns (< 0: no limit).
- * 0: woken, or a slot is free (look again); 1: timed out; 2: interrupted (EINTR). */
-int nxs_wait(void *base, int64_t timeout_ns);
+ * NXS_OK: woken, or a slot is free (look again); NXS_TIMED_OUT; NXS_INTERRUPTED;
+ * NXS_CORRUPT. */
+int nxs_wait(const nxs_view *view, int64_t timeout_ns);
+
+/* Wake every process and thread sleeping in nxs_wait on this block (they look again). */
+void nxs_wake_all(const nxs_view *view);
 
 /* HELD(generation, pid) -> TRANSIT(generation, pid), stamped with CLOCK_MONOTONIC (the
- * clock of Python's time.monotonic on Linux). 0, or -1. */
-int nxs_send(void *base, uint32_t slot, uint32_t generation, int32_t pid);
+ * clock of Python's time.monotonic on Linux) if, and only if, pid holds it. */
+int nxs_send(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid);
 
-/* TRANSIT(generation, anyone) -> HELD(generation, pid). 0, or -1 (stale, duplicate,
- * foreign: the slot is not in transit at that generation). */
-int nxs_claim(void *base, uint32_t slot, uint32_t generation, int32_t pid);
+/* TRANSIT(generation, anyone) -> HELD(generation, pid). NXS_NONE: stale, duplicate,
+ * foreign or reclaimed (the slot is not in transit at that generation). */
+int nxs_claim(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid);
 
-/* HELD(generation, pid) -> FREE(generation), push, wake a sleeping acquirer. 0, or -1
- * (not held by pid at that generation: the block is unchanged). */
-int nxs_release(void *base, uint32_t slot, uint32_t generation, int32_t pid);
+/* HELD(generation, pid) -> FREE(generation), then leave the hint and wake a sleeping
+ * acquirer. NXS_NONE: not held by pid at that generation (the block is unchanged). */
+int nxs_release(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid);
 
 /* Give back the slots held by processes that no longer exist and, if
- * transit_max_age_ns >= 0, slots in transit for longer than that. How many. */
-int64_t nxs_reclaim(void *base, int64_t transit_max_age_ns);
+ * transit_max_age_ns >= 0, those in transit for longer than that: how many, or
+ * NXS_CORRUPT (after giving back what it could) if some lease word is not one of ours. */
+int64_t nxs_reclaim(const nxs_view *view, int64_t transit_max_age_ns);
 
-/* Free slots now (a snapshot). */
-int64_t nxs_available(void *base);
+/* Free slots now (a snapshot), or NXS_CORRUPT. */
+int64_t nxs_available(const nxs_view *view);
 
-/* The lease word of `slot` (for tests and introspection): generation << 32 | state << 30 | pid. */
-uint64_t nxs_lease(void *base, uint32_t slot);
+/* The lease word of `slot` (0 if there is no such slot). */
+uint64_t nxs_lease(const nxs_view *view, uint32_t slot);
+uint32_t nxs_generation_of(uint64_t lease);
+uint32_t nxs_state_of(uint64_t lease);
+int32_t nxs_pid_of(uint64_t lease);
+
+/* Monotonic ns of the latest acquire, send or claim of `slot` (0 if none). */
+uint64_t nxs_since(const nxs_view *view, uint32_t slot);
+
+/* Where buffer `slot` starts: base + nxs_buffer_offset (slot < capacity). */
+uint64_t nxs_buffer_offset(const nxs_view *view, uint32_t slot);
+
+/* Whether process `pid` exists (0 and negative pids: no). */
+int nxs_process_alive(int32_t pid);
+
+#ifdef NXS_CRASH_POINTS
+/* Test builds only: the process kills itself (SIGKILL) on reaching step `point` of the
+ * numbered steps (see NXS_STEP in nexus_pool_shared.c); 0: never. */
+void nxs_set_crash_point(int point);
+#endif
+
+#endif /* NEXUS_POOL_SHARED_H */

@@ -12,7 +12,15 @@ from . import _facade  # installs the maker that Pool(...) calls: which facade s
 from ._async import AsyncAcquisition
 from ._backends import available_backends
 from ._buffers import Buffer, BufferPool
-from ._errors import BackendUnavailable, OwnershipError, PoolError, PoolExhausted, PoolShutDown, ReleasedError
+from ._errors import (
+    BackendUnavailable,
+    OwnershipError,
+    PoolError,
+    PoolExhausted,
+    PoolShutDown,
+    ReleasedError,
+    SharedBlockCorrupted,
+)
 from ._base import Pool, Pooled
 from ._stats import PoolStats
 
@@ -29,6 +37,7 @@ __all__ = [
     "PoolStats",
     "Pooled",
     "ReleasedError",
+    "SharedBlockCorrupted",
     "available_backends",
 ]
 

@@ -14,6 +14,7 @@ __all__ = [
     "PoolExhausted",
     "PoolShutDown",
     "ReleasedError",
+    "SharedBlockCorrupted",
 ]
 
 
@@ -48,3 +49,12 @@ class OwnershipError(PoolError, RuntimeError):
 
 class BackendUnavailable(PoolError):
     """The named backend exists but cannot load on this interpreter."""
+
+
+class SharedBlockCorrupted(PoolError):
+    """A shared-memory block says something no process of nexus_pool writes.
+
+    Another process changed its header or a slot's record (any process of the same user
+    can write into the block). Each process checks the block against its own copy of the
+    block's geometry, so a corrupt block is refused, never read or written out of bounds.
+    """

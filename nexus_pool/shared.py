@@ -3,6 +3,7 @@
 from ._shared import (
     Handle,
     ProducerGone,
+    SharedBlockCorrupted,
     SharedBufferPool,
     SharedLease,
     handles,
@@ -15,6 +16,7 @@ from ._shared import (
 __all__ = [
     "Handle",
     "ProducerGone",
+    "SharedBlockCorrupted",
     "SharedBufferPool",
     "SharedLease",
     "handles",

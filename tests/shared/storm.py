@@ -56,7 +56,7 @@ def main(trials: int, seconds: float) -> int:
                 print(f"trial {done}: a killed worker's handle was received again: {handle}")
                 return 1
             leases = [pool.acquire(0) for _ in range(capacity)]
-            slots = sorted(lease._slot for lease in leases)  # noqa: SLF001
+            slots = sorted(lease.slot for lease in leases)
             if slots != list(range(capacity)) or pool.try_acquire() is not None:
                 print(f"trial {done}: slots {slots}: lost or lent twice")
                 return 1
