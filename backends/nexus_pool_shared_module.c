@@ -10,9 +10,9 @@
  * block closed (its pool methods raise from then on) and wakes the threads sleeping in
  * wait(); the name is removed by unlink().
  *
- * Lease: one slot held by this process (acquired here, or claimed from a handle). It
- * exports the slot's bytes through the buffer protocol while held; release() and send()
- * end it. A lease collected while held releases its slot.
+ * Lease: one slot held by this process (acquired here, or claimed from a handle), with a
+ * memoryview of the slot's bytes (exported by a SlotBuffer) while held; release() and
+ * send() end it and release that view. A lease dropped while held releases its slot.
  *
  * Multi-phase initialisation, types and the Python objects used in module state, one
  * per interpreter; the only C static is this process's pid, which is no Python object.
@@ -66,6 +66,7 @@ register_fork_handler(void)
 typedef struct {
     PyTypeObject *block_type;
     PyTypeObject *lease_type;
+    PyTypeObject *slot_buffer_type;
     PyObject *released_error;   /* nexus_pool.ReleasedError */
     PyObject *corrupted_error;  /* nexus_pool.SharedBlockCorrupted */
     PyObject *handle_type;      /* nexus_pool.shared.Handle */
@@ -255,24 +256,6 @@ Lease_repr(LeaseObject *self)
                                 (unsigned int)self->generation, held ? "held" : "ended");
 }
 
-/* The slot's bytes, exported while the lease holds them; `self->block` keeps them mapped
- * (the exporter, this lease, is kept by every view). */
-static int
-Lease_getbuffer(LeaseObject *self, Py_buffer *buffer, int flags)
-{
-    int held;
-    NXS_BEGIN_CRITICAL_SECTION(self);
-    held = self->held;
-    NXS_END_CRITICAL_SECTION();
-    if (!held) {
-        PyErr_SetString(PyExc_BufferError, "this shared lease was released or sent: its buffer is gone");
-        return -1;
-    }
-    nxs_view *view = &self->block->view;
-    char *start = (char *)view->base + nxs_buffer_offset(view, self->slot);
-    return PyBuffer_FillInfo(buffer, (PyObject *)self, start, (Py_ssize_t)view->buffer_size, 0, flags);
-}
-
 /* A lease dropped while held gives its slot back, as a dropped guard does. */
 static void
 Lease_finalize(LeaseObject *self)
@@ -349,7 +332,6 @@ static PyType_Slot Lease_slots[] = {
     {Py_tp_methods, Lease_methods},
     {Py_tp_getset, Lease_getset},
     {Py_tp_members, Lease_members},
-    {Py_bf_getbuffer, Lease_getbuffer},
     {Py_tp_doc, "A lease on one shared buffer: buffer, release(), with, send()."},
     {0, NULL},
 };
@@ -361,6 +343,65 @@ static PyType_Spec Lease_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     Lease_slots,
 };
+
+/* ---- SlotBuffer: what a lease's memoryview exports --------------------------------- */
+
+/* One slot's bytes, for the buffer protocol. A separate object from the lease, so that
+ * the lease's memoryview does not refer back to the lease (no cycle: a dropped lease is
+ * finalized at once); its strong reference to the block keeps the bytes mapped for as
+ * long as any view or slice of them exists. */
+typedef struct {
+    PyObject_HEAD
+    BlockObject *block;
+    uint32_t slot;
+} SlotBufferObject;
+
+static int
+SlotBuffer_getbuffer(SlotBufferObject *self, Py_buffer *buffer, int flags)
+{
+    nxs_view *view = &self->block->view;
+    char *start = (char *)view->base + nxs_buffer_offset(view, self->slot);
+    return PyBuffer_FillInfo(buffer, (PyObject *)self, start, (Py_ssize_t)view->buffer_size, 0, flags);
+}
+
+static void
+SlotBuffer_dealloc(SlotBufferObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    Py_CLEAR(self->block);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+static PyType_Slot SlotBuffer_slots[] = {
+    {Py_tp_new, refuse_new},
+    {Py_tp_dealloc, SlotBuffer_dealloc},
+    {Py_bf_getbuffer, SlotBuffer_getbuffer},
+    {Py_tp_doc, "The bytes of one slot of a shared block (what SharedLease.buffer views)."},
+    {0, NULL},
+};
+
+static PyType_Spec SlotBuffer_spec = {
+    "nexus_pool._shared_native.SlotBuffer",
+    sizeof(SlotBufferObject),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    SlotBuffer_slots,
+};
+
+/* A memoryview of `slot` of `block`, or NULL. */
+static PyObject *
+slot_view(BlockObject *block, uint32_t slot)
+{
+    SlotBufferObject *exporter = PyObject_New(SlotBufferObject, STATE(block)->slot_buffer_type);
+    if (exporter == NULL)
+        return NULL;
+    exporter->block = (BlockObject *)Py_NewRef(block);
+    exporter->slot = slot;
+    PyObject *view = PyMemoryView_FromObject((PyObject *)exporter);
+    Py_DECREF(exporter);
+    return view;
+}
 
 /* A new lease on `slot` of `block`, held by this process, with its memoryview. On
  * failure the slot is released again. */
@@ -378,7 +419,7 @@ new_lease(BlockObject *block, uint32_t slot, uint32_t generation)
     lease->held = 1;
     lease->view = NULL;
     PyObject_GC_Track((PyObject *)lease);
-    PyObject *view = PyMemoryView_FromObject((PyObject *)lease);
+    PyObject *view = slot_view(block, slot);
     if (view == NULL) {
         Py_DECREF(lease);  /* its finalizer releases the slot */
         return NULL;
@@ -770,6 +811,9 @@ shared_exec(PyObject *module)
     state->block_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Block_spec, NULL);
     if (state->block_type == NULL || PyModule_AddObjectRef(module, "Block", (PyObject *)state->block_type) < 0)
         return -1;
+    state->slot_buffer_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &SlotBuffer_spec, NULL);
+    if (state->slot_buffer_type == NULL)
+        return -1;
     state->lease_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Lease_spec, NULL);
     if (state->lease_type == NULL || PyModule_AddObjectRef(module, "SharedLease", (PyObject *)state->lease_type) < 0)
         return -1;
@@ -784,6 +828,7 @@ shared_traverse(PyObject *module, visitproc visit, void *arg)
         return 0;
     Py_VISIT(state->block_type);
     Py_VISIT(state->lease_type);
+    Py_VISIT(state->slot_buffer_type);
     Py_VISIT(state->released_error);
     Py_VISIT(state->corrupted_error);
     Py_VISIT(state->handle_type);
@@ -798,6 +843,7 @@ shared_clear(PyObject *module)
         return 0;
     Py_CLEAR(state->block_type);
     Py_CLEAR(state->lease_type);
+    Py_CLEAR(state->slot_buffer_type);
     Py_CLEAR(state->released_error);
     Py_CLEAR(state->corrupted_error);
     Py_CLEAR(state->handle_type);
