@@ -10,6 +10,10 @@ a skip on a developer's machine but a *failure* when ``CI`` is set.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from nexus_pool._facade import PURE_ENV_VAR
@@ -17,15 +21,36 @@ from nexus_pool._facade import PURE_ENV_VAR
 from .conformance.support import FACADE_BACKEND_PAIRS, require_backend, require_native_facade
 
 
+@contextmanager
+def environment(name: str, value: str | None) -> Iterator[None]:
+    """``os.environ[name]`` set to ``value`` (None: removed) for the block.
+
+    Not pytest's ``monkeypatch``: pytest-run-parallel (free-threaded CI) runs a test body
+    in several threads after its fixtures are set up once, and treats every test that
+    uses ``monkeypatch`` as unsafe to run so; the variables set here are only read."""
+    before = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 @pytest.fixture(params=FACADE_BACKEND_PAIRS, ids=[f"{facade}-{name}" for facade, name in FACADE_BACKEND_PAIRS])
-def facade_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+def facade_backend(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """Each facade x backend pair in turn, with the facade selected for the test."""
     facade, name = request.param
     require_backend(name)
     if facade == "native":
         require_native_facade()
-    monkeypatch.setenv(PURE_ENV_VAR, "1" if facade == "pure" else "0")
-    return facade, name
+    with environment(PURE_ENV_VAR, "1" if facade == "pure" else "0"):
+        yield facade, name
 
 
 @pytest.fixture
@@ -41,9 +66,10 @@ def facade(facade_backend: tuple[str, str]) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _no_backend_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_backend_from_environment() -> Iterator[None]:
     """Tests choose backends explicitly; a developer's NEXUS_POOL_BACKEND must not leak in."""
-    monkeypatch.delenv("NEXUS_POOL_BACKEND", raising=False)
+    with environment("NEXUS_POOL_BACKEND", None):
+        yield
 
 
 FIGURES = {"stress": "stress figures", "interrupts": "interrupt figures"}

@@ -104,10 +104,11 @@ def test_public_names() -> None:
             "PoolStats",
             "Pooled",
             "ReleasedError",
+            "SharedBlockCorrupted",
             "available_backends",
         ]
     )
     for name in nexus_pool.__all__:
         assert getattr(nexus_pool, name) is not None
-    for error in ("BackendUnavailable", "OwnershipError", "PoolExhausted", "ReleasedError"):
+    for error in ("BackendUnavailable", "OwnershipError", "PoolExhausted", "ReleasedError", "SharedBlockCorrupted"):
         assert issubclass(getattr(nexus_pool, error), nexus_pool.PoolError)

@@ -101,6 +101,7 @@ def test_many_waits_with_short_timeouts_leave_the_pool_consistent(backend: str) 
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
+@pytest.mark.thread_unsafe  # signal handlers run on the main thread only
 def test_release_from_a_signal_handler_wakes_the_blocked_acquirer_itself(backend: str) -> None:
     """A release can run on the acquiring thread in the middle of its own wait.
 

@@ -118,6 +118,7 @@ class PoolModel(RuleBasedStateMachine):
             guard.release()
 
 
+@pytest.mark.thread_unsafe  # hypothesis draws from one shared state per test
 def test_pool_matches_model(backend: str) -> None:
     machine = type(f"PoolModel_{backend}", (PoolModel,), {"backend": backend})
     checks = settings(max_examples=60, stateful_step_count=40, deadline=None)
