@@ -404,7 +404,7 @@ claim(PooledObject *guard, int collected)
 
 /* A release() that claimed nothing: 1 if it is the first since the guard's finalizer
  * returned the slot (quietly done: the user did nothing wrong, e.g. a finalizer of the
- * same collection released it), 0 if it is an error. */
+ * same collection released it), 0 if it is an error. `guard` is kept alive by the caller. */
 static int
 quiet_release(PooledObject *guard)
 {
@@ -418,7 +418,8 @@ quiet_release(PooledObject *guard)
     return quiet;
 }
 
-/* A new reference to the value while the guard holds it, else NULL. */
+/* A new reference to the value while the guard holds it, else NULL. `guard` is kept alive
+ * by the caller; the value, once read under the critical section, by that new reference. */
 static PyObject *
 held_value(PooledObject *guard)
 {
@@ -431,6 +432,7 @@ held_value(PooledObject *guard)
 
 /* ---- Pooled ------------------------------------------------------------------------- */
 
+/* `guard` (and its type, which keeps the module's state) is kept alive by the caller. */
 static PyObject *
 released_error(PooledObject *guard, int reading)
 {
@@ -444,6 +446,7 @@ released_error(PooledObject *guard, int reading)
     return NULL;
 }
 
+/* `self` is kept alive by this call; its pool by its strong reference guard->owner. */
 static PyObject *
 Pooled_release(PooledObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -463,6 +466,7 @@ Pooled_release(PooledObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Pooled_value(PooledObject *self, void *Py_UNUSED(closure))
 {
@@ -472,12 +476,14 @@ Pooled_value(PooledObject *self, void *Py_UNUSED(closure))
     return value;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Pooled_enter(PooledObject *self, PyObject *Py_UNUSED(ignored))
 {
     return Pooled_value(self, NULL);
 }
 
+/* `self` is kept alive by this call; the value by the new reference held_value() returns. */
 static PyObject *
 Pooled_repr(PooledObject *self)
 {
@@ -505,7 +511,8 @@ Pooled_reduce_ex(PyObject *self, PyObject *Py_UNUSED(protocol))
     return NULL;
 }
 
-/* A guard dropped or collected unreleased returns its slot (reset errors: unraisable). */
+/* A guard dropped or collected unreleased returns its slot (reset errors: unraisable).
+ * CPython keeps `self` alive while its finalizer runs; its pool by guard->owner. */
 static void
 Pooled_finalize(PooledObject *self)
 {
@@ -518,6 +525,7 @@ Pooled_finalize(PooledObject *self)
     nxp_error_restore(saved);
 }
 
+/* The collector calls this with every thread stopped; `self` is alive until it returns. */
 static int
 Pooled_traverse(PooledObject *self, visitproc visit, void *arg)
 {
@@ -530,7 +538,8 @@ Pooled_traverse(PooledObject *self, visitproc visit, void *arg)
 static int
 Pooled_clear(PooledObject *self)
 {
-    /* The finalizer ran first (PEP 442), so a held guard's value went home already. */
+    /* The finalizer ran first (PEP 442), so a held guard's value went home already.
+     * `self` is alive until the collector is done with it. */
     Py_CLEAR(self->value);
     Py_CLEAR(self->owner);
     return 0;
@@ -539,8 +548,8 @@ Pooled_clear(PooledObject *self)
 static void
 Pooled_dealloc(PooledObject *self)
 {
-    /* Nobody else refers to the guard any more. A released guard, the common case, skips
-     * the finalizer call altogether. */
+    /* Nobody else refers to the guard any more; its memory is ours until tp_free. A
+     * released guard, the common case, skips the finalizer call altogether. */
     if (self->value != NULL && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
         return;  /* resurrected by the finalizer */
     PyTypeObject *type = Py_TYPE(self);
@@ -587,7 +596,7 @@ static PyType_Spec Pooled_spec = {
 
 /* A new guard holding `value` (stolen) for `owner`'s `slot`, tracked by the collector
  * only once it is whole. NULL and an exception if memory ran out (`value` is then
- * still the caller's). */
+ * still the caller's). The guard keeps `owner` alive from here on. */
 static PyObject *
 new_guard(nxp_state *state, PyObject *owner, PyObject *value, Py_ssize_t slot)
 {
@@ -604,6 +613,7 @@ new_guard(nxp_state *state, PyObject *owner, PyObject *value, Py_ssize_t slot)
 
 /* ---- Pool --------------------------------------------------------------------------- */
 
+/* `pool` is kept alive by the caller. */
 static PyObject *
 shut_down_error(PoolObject *pool)
 {
@@ -650,6 +660,7 @@ take(PoolObject *pool)
     return guard;
 }
 
+/* `self` is kept alive by this call; take() derefs only its stack and arrays, freed by its dealloc alone. */
 static PyObject *
 Pool_try_acquire(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -661,7 +672,8 @@ Pool_try_acquire(PoolObject *self, PyObject *Py_UNUSED(ignored))
     return guard;
 }
 
-/* _take(): try_acquire() without counting an exhaustion; what a waiting acquirer calls. */
+/* _take(): try_acquire() without counting an exhaustion; what a waiting acquirer calls.
+ * `self` is kept alive by this call (its bound method, held by the waiter). */
 static PyObject *
 Pool_take(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -671,7 +683,8 @@ Pool_take(PoolObject *self, PyObject *Py_UNUSED(ignored))
     return guard;
 }
 
-/* Count one exhaustion and the seconds waited (a float object; an error sets nothing). */
+/* Count one exhaustion and the seconds waited (a float object; an error sets nothing).
+ * `self` is kept alive by the caller. */
 static void
 note_wait(PoolObject *self, PyObject *seconds)
 {
@@ -683,6 +696,7 @@ note_wait(PoolObject *self, PyObject *seconds)
         NXP_ADD(self->wait_seconds, waited);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Pool_note_wait(PoolObject *self, PyObject *seconds)
 {
@@ -690,7 +704,8 @@ Pool_note_wait(PoolObject *self, PyObject *seconds)
     Py_RETURN_NONE;
 }
 
-/* _waiter() -> _slots.Waiter: what acquire_async needs (see nexus_pool/_async.py). */
+/* _waiter() -> _slots.Waiter: what acquire_async needs (see nexus_pool/_async.py). `self`
+ * is kept alive by this call; the Waiter holds its own references (bound methods, the set). */
 static PyObject *
 Pool_waiter(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -706,7 +721,8 @@ Pool_waiter(PoolObject *self, PyObject *Py_UNUSED(ignored))
     return waiter;
 }
 
-/* shutdown(): lend nothing more; wake every waiting acquirer, whose next look raises. */
+/* shutdown(): lend nothing more; wake every waiting acquirer, whose next look raises.
+ * `self` is kept alive by this call. */
 static PyObject *
 Pool_shutdown(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -718,12 +734,14 @@ Pool_shutdown(PoolObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Pool_is_shutdown(PoolObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong((long)NXP_GET(self->shut_down));
 }
 
+/* `self` is kept alive by this call (its stack lives as long as it does). */
 static PyObject *
 Pool_stats(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -735,6 +753,7 @@ Pool_stats(PoolObject *self, PyObject *Py_UNUSED(ignored))
                                  (double)NXP_GET(self->wait_seconds));
 }
 
+/* `self` is kept alive by the caller. */
 static PyObject *
 exhausted(PoolObject *self, PyObject *timeout)
 {
@@ -783,6 +802,7 @@ read_timeout(nxp_state *state, PyObject *timeout, PyObject **seconds, int *zero)
     return 0;
 }
 
+/* `self` is kept alive by this call; the wait helper holds its own references to what it is given. */
 static PyObject *
 Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -850,6 +870,7 @@ Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     return guard;
 }
 
+/* `self` is kept alive by this call (its stack lives as long as it does). */
 static PyObject *
 Pool_available(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -862,12 +883,14 @@ Pool_handoff(PyObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;  /* ownership is checked by the debug backend only */
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Pool_capacity(PoolObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromSsize_t(self->capacity);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Pool_backend(PoolObject *self, void *Py_UNUSED(closure))
 {
@@ -880,6 +903,7 @@ Pool_facade(PoolObject *self, void *Py_UNUSED(closure))
     return PyUnicode_FromString("native");
 }
 
+/* `self` is kept alive by this call (its stack lives as long as it does). */
 static PyObject *
 Pool_repr(PoolObject *self)
 {
@@ -894,6 +918,7 @@ Pool_reduce_ex(PyObject *self, PyObject *Py_UNUSED(protocol))
     return NULL;
 }
 
+/* The collector calls this with every thread stopped; `self` is alive until it returns. */
 static int
 Pool_traverse(PoolObject *self, visitproc visit, void *arg)
 {
@@ -911,7 +936,8 @@ Pool_traverse(PoolObject *self, visitproc visit, void *arg)
 /* The collector breaks a cycle through the pool: drop what can hold references back (the
  * callables, the values, async waiters' tokens) and shut the pool down, so that any code
  * that still reaches it meets PoolShutDown. The stack, the name and the lock stay, which
- * keeps available(), repr() and the releases of guards still out safe. */
+ * keeps available(), repr() and the releases of guards still out safe. `self` is alive
+ * until the collector is done with it. */
 static int
 Pool_clear(PoolObject *self)
 {
@@ -927,6 +953,8 @@ Pool_clear(PoolObject *self)
 static void
 Pool_dealloc(PoolObject *self)
 {
+    /* Nobody refers to the pool any more (every guard holds a reference): its memory and
+     * its stack are ours to free. */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     if (self->weakreflist != NULL)
@@ -1116,7 +1144,7 @@ local_cleared_error(void)
     return NULL;
 }
 
-/* A new value from the pool's factory, or NULL with an exception. */
+/* A new value from the pool's factory, or NULL with an exception. `pool` is kept alive by the caller. */
 static PyObject *
 local_make(LocalPoolObject *pool)
 {
@@ -1126,7 +1154,8 @@ local_make(LocalPoolObject *pool)
 }
 
 /* A guard on a free value; with `grow`, on a new factory() value when none is free.
- * NULL with no exception: none free (and not growing). */
+ * NULL with no exception: none free (and not growing). `pool` is kept alive by the caller;
+ * its stack is guarded by its critical section. */
 static PyObject *
 local_lend(LocalPoolObject *pool, int grow)
 {
@@ -1157,6 +1186,7 @@ local_lend(LocalPoolObject *pool, int grow)
     return guard;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 LocalPool_try_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1166,6 +1196,7 @@ LocalPool_try_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
     return guard;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 LocalPool_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1178,6 +1209,7 @@ LocalPool_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
     return guard;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 LocalPool_take(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1186,6 +1218,7 @@ LocalPool_take(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
     return value != NULL ? value : local_make(self);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 LocalPool_put(LocalPoolObject *self, PyObject *value)
 {
@@ -1194,6 +1227,7 @@ LocalPool_put(LocalPoolObject *self, PyObject *value)
     Py_RETURN_NONE;
 }
 
+/* `pool` is kept alive by the caller; its stack is guarded by its critical section. */
 static Py_ssize_t
 local_count(LocalPoolObject *pool)
 {
@@ -1204,6 +1238,7 @@ local_count(LocalPoolObject *pool)
     return count;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 LocalPool_available(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1216,12 +1251,14 @@ LocalPool_backend(LocalPoolObject *self, void *Py_UNUSED(closure))
     return PyUnicode_FromString("local");
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 LocalPool_capacity(LocalPoolObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromSsize_t(self->capacity);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 LocalPool_repr(LocalPoolObject *self)
 {
@@ -1240,6 +1277,7 @@ LocalPool_reduce_ex(PyObject *self, PyObject *Py_UNUSED(protocol))
     return NULL;
 }
 
+/* The collector calls this with every thread stopped; `self` is alive until it returns. */
 static int
 LocalPool_traverse(LocalPoolObject *self, visitproc visit, void *arg)
 {
@@ -1254,6 +1292,7 @@ LocalPool_traverse(LocalPoolObject *self, visitproc visit, void *arg)
 static int
 LocalPool_clear(LocalPoolObject *self)
 {
+    /* `self` is alive until the collector is done with it. */
     Py_CLEAR(self->factory);
     Py_CLEAR(self->reset);
     while (self->count > 0) {
@@ -1266,6 +1305,7 @@ LocalPool_clear(LocalPoolObject *self)
 static void
 LocalPool_dealloc(LocalPoolObject *self)
 {
+    /* Nobody refers to the pool any more (every guard holds a reference). */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     if (self->weakreflist != NULL)

@@ -10,6 +10,8 @@
  * Every pointer into the block is made from this process's nxs_view: base plus an
  * offset computed from the view's own (checked) fields and an index checked against
  * the view's capacity. Values read from the block are never used as sizes or offsets.
+ * The mapping at view->base must stay mapped for the whole of every call: the callers
+ * see to it (in Python, the Block object that owns the mapping is held by each call).
  */
 
 #define _GNU_SOURCE

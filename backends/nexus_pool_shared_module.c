@@ -111,6 +111,7 @@ refuse_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kw
 
 /* ---- errors ------------------------------------------------------------------------- */
 
+/* `block` is kept alive by the caller. */
 static PyObject *
 corrupted(BlockObject *block)
 {
@@ -121,6 +122,7 @@ corrupted(BlockObject *block)
     return NULL;
 }
 
+/* `block` is kept alive by the caller. */
 static PyObject *
 closed_error(BlockObject *block)
 {
@@ -128,7 +130,7 @@ closed_error(BlockObject *block)
     return NULL;
 }
 
-/* NULL and the error for a negative core result. */
+/* NULL and the error for a negative core result. `block` is kept alive by the caller. */
 static PyObject *
 core_error(BlockObject *block, int64_t result)
 {
@@ -138,6 +140,7 @@ core_error(BlockObject *block, int64_t result)
     return NULL;
 }
 
+/* `block` is kept alive by the caller. */
 static int
 check_open(BlockObject *block)
 {
@@ -150,6 +153,7 @@ check_open(BlockObject *block)
 
 /* ---- Lease -------------------------------------------------------------------------- */
 
+/* `lease` is kept alive by the caller. */
 static PyObject *
 ended_error(LeaseObject *lease)
 {
@@ -160,7 +164,8 @@ ended_error(LeaseObject *lease)
 /* End the lease here: 1 if it was held (and is now ours to release or send), 0 if it
  * had ended already. Its memoryview is released: a view kept past this point would
  * alias the next lease of the slot (the slices and exports a user still holds keep the
- * mapping, so they touch mapped memory, never freed memory). */
+ * mapping, so they touch mapped memory, never freed memory). `lease` is kept alive by
+ * the caller. */
 static int
 end_lease(LeaseObject *lease)
 {
@@ -182,6 +187,7 @@ end_lease(LeaseObject *lease)
     return held;
 }
 
+/* `self` is kept alive by this call; the view returned keeps the mapping itself. */
 static PyObject *
 Lease_buffer(LeaseObject *self, void *Py_UNUSED(closure))
 {
@@ -192,6 +198,7 @@ Lease_buffer(LeaseObject *self, void *Py_UNUSED(closure))
     return view != NULL ? view : ended_error(self);
 }
 
+/* `self` is kept alive by this call; the mapping by its strong reference lease->block. */
 static PyObject *
 Lease_release(LeaseObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -214,6 +221,7 @@ Lease_release(LeaseObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* `self` is kept alive by this call; the mapping by its strong reference lease->block. */
 static PyObject *
 Lease_send(LeaseObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -232,6 +240,7 @@ Lease_send(LeaseObject *self, PyObject *Py_UNUSED(ignored))
                                  (unsigned int)self->generation);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Lease_enter(LeaseObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -245,6 +254,7 @@ Lease_reduce_ex(PyObject *self, PyObject *Py_UNUSED(protocol))
     return NULL;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Lease_repr(LeaseObject *self)
 {
@@ -256,7 +266,8 @@ Lease_repr(LeaseObject *self)
                                 (unsigned int)self->generation, held ? "held" : "ended");
 }
 
-/* A lease dropped while held gives its slot back, as a dropped guard does. */
+/* A lease dropped while held gives its slot back, as a dropped guard does. CPython keeps
+ * `self` alive while its finalizer runs; the mapping by self->block. */
 static void
 Lease_finalize(LeaseObject *self)
 {
@@ -269,6 +280,7 @@ Lease_finalize(LeaseObject *self)
     PyErr_Restore(type, value, traceback);
 }
 
+/* The collector calls this with every thread stopped; `self` is alive until it returns. */
 static int
 Lease_traverse(LeaseObject *self, visitproc visit, void *arg)
 {
@@ -281,7 +293,8 @@ Lease_traverse(LeaseObject *self, visitproc visit, void *arg)
 static int
 Lease_clear(LeaseObject *self)
 {
-    /* The finalizer ran first (PEP 442): a held lease gave its slot back already. */
+    /* The finalizer ran first (PEP 442): a held lease gave its slot back already. `self`
+     * is alive until the collector is done with it. */
     Py_CLEAR(self->view);
     Py_CLEAR(self->block);
     return 0;
@@ -290,6 +303,7 @@ Lease_clear(LeaseObject *self)
 static void
 Lease_dealloc(LeaseObject *self)
 {
+    /* Nobody refers to the lease any more; its memory is ours until tp_free. */
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
         return;  /* resurrected */
     PyTypeObject *type = Py_TYPE(self);
@@ -356,6 +370,8 @@ typedef struct {
     uint32_t slot;
 } SlotBufferObject;
 
+/* `self` is kept alive by the caller, and then by the Py_buffer, which holds it until
+ * released; its block keeps the mapping. */
 static int
 SlotBuffer_getbuffer(SlotBufferObject *self, Py_buffer *buffer, int flags)
 {
@@ -389,7 +405,8 @@ static PyType_Spec SlotBuffer_spec = {
     SlotBuffer_slots,
 };
 
-/* A memoryview of `slot` of `block`, or NULL. */
+/* A memoryview of `slot` of `block`, or NULL.
+ * `block` is kept alive by the caller; the view keeps it (through its exporter) from here on. */
 static PyObject *
 slot_view(BlockObject *block, uint32_t slot)
 {
@@ -404,7 +421,8 @@ slot_view(BlockObject *block, uint32_t slot)
 }
 
 /* A new lease on `slot` of `block`, held by this process, with its memoryview. On
- * failure the slot is released again. */
+ * failure the slot is released again. `block` is kept alive by the caller, then by the
+ * lease. */
 static PyObject *
 new_lease(BlockObject *block, uint32_t slot, uint32_t generation)
 {
@@ -557,6 +575,8 @@ Block_attach(PyTypeObject *type, PyObject *name)
     return wrap_block(type, name, &view);
 }
 
+/* `self` is kept alive by this call; the mapping lives until its dealloc, and the new
+ * lease keeps it. */
 static PyObject *
 Block_try_acquire(BlockObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -596,6 +616,8 @@ Block_wait(BlockObject *self, PyObject *seconds_object)
     return PyLong_FromLong(result);
 }
 
+/* `self` is kept alive by this call; the mapping lives until its dealloc, and the new
+ * lease keeps it. */
 static PyObject *
 Block_claim(BlockObject *self, PyObject *args)
 {
@@ -615,6 +637,7 @@ Block_claim(BlockObject *self, PyObject *args)
     return new_lease(self, slot, generation);
 }
 
+/* `self` is kept alive by this call (the mapping lives until its dealloc). */
 static PyObject *
 Block_available(BlockObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -624,6 +647,7 @@ Block_available(BlockObject *self, PyObject *Py_UNUSED(ignored))
     return free_slots < 0 ? core_error(self, free_slots) : PyLong_FromLongLong(free_slots);
 }
 
+/* `self` is kept alive by this call (the mapping lives until its dealloc). */
 static PyObject *
 Block_reclaim(BlockObject *self, PyObject *max_age_object)
 {
@@ -637,7 +661,8 @@ Block_reclaim(BlockObject *self, PyObject *max_age_object)
 }
 
 /* lease_word(slot) -> (state, generation, pid): what the block says of a slot, for
- * introspection (no check of the state: it is reported as found). */
+ * introspection (no check of the state: it is reported as found).
+ * `self` is kept alive by this call (the mapping lives until its dealloc). */
 static PyObject *
 Block_lease_word(BlockObject *self, PyObject *slot_object)
 {
@@ -653,7 +678,8 @@ Block_lease_word(BlockObject *self, PyObject *slot_object)
 }
 
 /* close(): pool operations raise from now on; sleepers wake and raise. The mapping
- * stays until nothing refers to this object. */
+ * stays until nothing refers to this object.
+ * `self` is kept alive by this call (the mapping lives until its dealloc). */
 static PyObject *
 Block_close(BlockObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -662,6 +688,7 @@ Block_close(BlockObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Block_unlink(BlockObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -675,24 +702,28 @@ Block_unlink(BlockObject *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(result == 0);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Block_get_capacity(BlockObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromUnsignedLong(self->view.capacity);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Block_get_size(BlockObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromUnsignedLongLong(self->view.buffer_size);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Block_get_creator(BlockObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromLong(self->view.creator);
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Block_get_closed(BlockObject *self, void *Py_UNUSED(closure))
 {
@@ -706,6 +737,7 @@ Block_reduce_ex(PyObject *self, PyObject *Py_UNUSED(protocol))
     return NULL;
 }
 
+/* `self` is kept alive by this call. */
 static PyObject *
 Block_repr(BlockObject *self)
 {
@@ -714,6 +746,7 @@ Block_repr(BlockObject *self)
                                 atomic_load(&self->closed) ? " closed" : "");
 }
 
+/* The collector calls this with every thread stopped; `self` is alive until it returns. */
 static int
 Block_traverse(BlockObject *self, visitproc visit, void *arg)
 {

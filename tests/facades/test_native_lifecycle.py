@@ -239,6 +239,8 @@ assert pool.backend == "atomic", pool.backend
 held = pool.acquire()
 bounded = local.BoundedPool(2, bytearray)
 assert type(bounded).__module__ == "nexus_pool._native"
+from nexus_pool import shared
+buffers = shared.SharedBufferPool(2, 4096)
 """
 
 SUBINTERPRETER_WORK = """
@@ -250,7 +252,10 @@ for _ in range(ROUNDS):
     releaser.start()
     releaser.join()
     bounded.acquire().release()
-assert pool.available() == 4
+    with shared.receive(buffers.acquire().send()) as view:
+        view[0] = 1
+assert pool.available() == 4 and buffers.available() == 2
+buffers.close()
 """
 
 
