@@ -188,6 +188,7 @@ typedef struct {
     nxp_seconds wait_seconds;
     nxp_count shut_down;      /* 1 once shutdown() was called, or the collector cleared
                                  the pool: lend nothing more */
+    PyTypeObject *guard_type; /* the module's Pooled type, looked up once: a strong reference */
 } PoolObject;
 
 /* nexus_pool.local's pools (both kinds): one thread acquires and releases, so the free
@@ -286,9 +287,9 @@ store_and_push(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 /* Reset `value` (stolen) on this thread for its next lease: the value to store. If reset
  * raised (or was interrupted), never the half-reset value: a fresh factory() one, or NULL
  * (none: made when next taken) if that raised too; *failed is then 1 and the reset's
- * exception is set. `state` belongs to the caller's module, alive with its objects. */
+ * exception is set. `owner`, the pool, is kept alive by the caller. */
 static PyObject *
-renew(nxp_state *state, PyObject *reset, PyObject *factory, PyObject *value, int *failed)
+renew(PyObject *owner, PyObject *reset, PyObject *factory, PyObject *value, int *failed)
 {
     *failed = 0;
     if (reset == NULL)
@@ -309,8 +310,9 @@ renew(nxp_state *state, PyObject *reset, PyObject *factory, PyObject *value, int
             "it will be called again when this slot is next acquired",
             factory_error.exception);
         PyObject *added = NULL;
-        if (note != NULL && reset_error.exception != NULL && state->add_note != NULL)
-            added = PyObject_CallFunctionObjArgs(state->add_note, reset_error.exception, note, NULL);
+        PyObject *add_note = STATE(owner)->add_note;
+        if (note != NULL && reset_error.exception != NULL && add_note != NULL)
+            added = PyObject_CallFunctionObjArgs(add_note, reset_error.exception, note, NULL);
         if (added == NULL)
             PyErr_Clear();  /* the note is a courtesy; the reset error still goes up */
         Py_XDECREF(added);
@@ -328,7 +330,7 @@ static int
 give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 {
     int failed;
-    PyObject *renewed = renew(STATE(pool), pool->reset, pool->factory, value, &failed);
+    PyObject *renewed = renew((PyObject *)pool, pool->reset, pool->factory, value, &failed);
     int woken = store_and_push(pool, slot, renewed);  /* keeps the reset's exception set */
     return failed || woken < 0 ? -1 : 0;
 }
@@ -367,7 +369,7 @@ static int
 local_give_back(LocalPoolObject *pool, PyObject *value)
 {
     int failed;
-    PyObject *renewed = renew(STATE(pool), pool->reset, pool->factory, value, &failed);
+    PyObject *renewed = renew((PyObject *)pool, pool->reset, pool->factory, value, &failed);
     if (!failed)
         return local_push(pool, renewed);
     nxp_error reset_error = nxp_error_take();
@@ -598,9 +600,9 @@ static PyType_Spec Pooled_spec = {
  * only once it is whole. NULL and an exception if memory ran out (`value` is then
  * still the caller's). The guard keeps `owner` alive from here on. */
 static PyObject *
-new_guard(nxp_state *state, PyObject *owner, PyObject *value, Py_ssize_t slot)
+new_guard(PyTypeObject *guard_type, PyObject *owner, PyObject *value, Py_ssize_t slot)
 {
-    PooledObject *guard = PyObject_GC_New(PooledObject, state->pooled_type);
+    PooledObject *guard = PyObject_GC_New(PooledObject, guard_type);
     if (guard == NULL)
         return NULL;
     guard->owner = Py_NewRef(owner);
@@ -648,7 +650,7 @@ take(PoolObject *pool)
             return NULL;
         }
     }
-    PyObject *guard = new_guard(STATE(pool), (PyObject *)pool, value, (Py_ssize_t)slot);
+    PyObject *guard = new_guard(pool->guard_type, (PyObject *)pool, value, (Py_ssize_t)slot);
     if (guard == NULL) {
         store_and_push(pool, (Py_ssize_t)slot, value);
         return NULL;
@@ -766,14 +768,16 @@ exhausted(PoolObject *self, PyObject *timeout)
 }
 
 /* `timeout` as the pure facade reads it: *seconds is a new reference to the number to wait
- * (the object given, or the checked one), or NULL for no limit; *zero tells timeout == 0. */
+ * (the object given, or the checked one), or NULL for no limit; *zero tells timeout == 0.
+ * `pool` is kept alive by the caller. */
 static int
-read_timeout(nxp_state *state, PyObject *timeout, PyObject **seconds, int *zero)
+read_timeout(PoolObject *pool, PyObject *timeout, PyObject **seconds, int *zero)
 {
     *seconds = NULL;
     *zero = 0;
     if (timeout == Py_None)
         return 0;
+    nxp_state *state = STATE(pool);
     double value = -1.0;
     if (PyFloat_CheckExact(timeout)) {
         value = PyFloat_AS_DOUBLE(timeout);
@@ -806,7 +810,6 @@ read_timeout(nxp_state *state, PyObject *timeout, PyObject **seconds, int *zero)
 static PyObject *
 Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    nxp_state *state = STATE(self);
     PyObject *timeout = Py_None;
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     if (nargs + nkw > 1) {
@@ -822,7 +825,7 @@ Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
         timeout = args[0];
     PyObject *seconds;
     int zero;
-    if (read_timeout(state, timeout, &seconds, &zero) < 0)
+    if (read_timeout(self, timeout, &seconds, &zero) < 0)
         return NULL;
     PyObject *guard = take(self);
     if (guard != NULL || PyErr_Occurred()) {
@@ -840,6 +843,7 @@ Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     }
     /* Every slot is out: wait in Python, which runs the eval loop now and then (signals,
      * and on free-threaded builds the deallocation of guards other threads dropped). */
+    nxp_state *state = STATE(self);
     PyObject *take_method = PyObject_GetAttrString((PyObject *)self, "_take");
     PyObject *started = take_method == NULL ? NULL : PyObject_CallNoArgs(state->monotonic);
     if (started == NULL) {
@@ -928,6 +932,7 @@ Pool_traverse(PoolObject *self, visitproc visit, void *arg)
     Py_VISIT(self->name);
     Py_VISIT(self->waiting);
     Py_VISIT(self->wakeup);
+    Py_VISIT(self->guard_type);
     for (Py_ssize_t slot = 0; slot < self->capacity; slot++)
         Py_VISIT(self->values[slot]);
     return 0;
@@ -962,6 +967,7 @@ Pool_dealloc(PoolObject *self)
     Pool_clear(self);
     Py_CLEAR(self->name);
     Py_CLEAR(self->wakeup);
+    Py_CLEAR(self->guard_type);
     PyMem_Free(self->values);
     PyMem_Free(self->tickets);
     nxp_destroy(self->stack);
@@ -1055,6 +1061,7 @@ Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
     self->name = Py_NewRef(args[3]);
     self->waiting = waiting;
     self->wakeup = wakeup;
+    self->guard_type = (PyTypeObject *)Py_NewRef(state->pooled_type);
     return (PyObject *)self;
 failed:
     free_values(values, capacity);
@@ -1175,7 +1182,7 @@ local_lend(LocalPoolObject *pool, int grow)
             return NULL;
         }
     }
-    PyObject *guard = new_guard(STATE(pool), (PyObject *)pool, value, NXP_LOCAL_SLOT);
+    PyObject *guard = new_guard(STATE(pool)->pooled_type, (PyObject *)pool, value, NXP_LOCAL_SLOT);
     if (guard == NULL) {
         nxp_error error = nxp_error_take();
         if (local_push(pool, value) < 0)

@@ -71,8 +71,8 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
             self._collected = True
             return
         try:
-            value = lease.value
-        except AttributeError:  # the GC finalized its lease: the slot was revived
+            value = lease.box["value"]
+        except KeyError:  # the GC finalized its lease (it handed its value over): revived
             self._collected = True
             return
         home = self._source
@@ -159,7 +159,7 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
 
     def _lend(self, lease: Lease[T]) -> PurePooled[T]:
         """A new guard on ``lease`` (a dropped lease brings its slot back: see _slots.py)."""
-        if lease.value is STALE:
+        if lease.box["value"] is STALE:
             self._home.remake(lease)
         guard: PurePooled[T] = PurePooled()
         guard._lease = lease
