@@ -660,9 +660,10 @@ Block_reclaim(BlockObject *self, PyObject *max_age_object)
     return reclaimed < 0 ? core_error(self, reclaimed) : PyLong_FromLongLong(reclaimed);
 }
 
-/* lease_word(slot) -> (state, generation, pid): what the block says of a slot, for
- * introspection (no check of the state: it is reported as found).
- * `self` is kept alive by this call (the mapping lives until its dealloc). */
+/* lease_word(slot) -> (state, generation, pid, since_ns): what the block says of a slot
+ * (its lease word, and the monotonic ns of its latest acquire, send or claim), for
+ * introspection: reported as found, unchecked. `self` is kept alive by this call (the
+ * mapping lives until its dealloc). */
 static PyObject *
 Block_lease_word(BlockObject *self, PyObject *slot_object)
 {
@@ -674,7 +675,8 @@ Block_lease_word(BlockObject *self, PyObject *slot_object)
         return NULL;
     }
     uint64_t lease = nxs_lease(&self->view, (uint32_t)slot);
-    return Py_BuildValue("IIi", nxs_state_of(lease), nxs_generation_of(lease), (int)nxs_pid_of(lease));
+    return Py_BuildValue("IIiK", nxs_state_of(lease), nxs_generation_of(lease), (int)nxs_pid_of(lease),
+                         (unsigned long long)nxs_since(&self->view, (uint32_t)slot));
 }
 
 /* close(): pool operations raise from now on; sleepers wake and raise. The mapping
@@ -778,7 +780,7 @@ static PyMethodDef Block_methods[] = {
     {"claim", (PyCFunction)Block_claim, METH_VARARGS, "claim(slot, generation): the lease a handle stands for."},
     {"available", (PyCFunction)Block_available, METH_NOARGS, "Free slots now."},
     {"reclaim", (PyCFunction)Block_reclaim, METH_O, "reclaim(transit_max_age_ns): give back dead holders' slots."},
-    {"lease_word", (PyCFunction)Block_lease_word, METH_O, "lease_word(slot) -> (state, generation, pid)."},
+    {"lease_word", (PyCFunction)Block_lease_word, METH_O, "lease_word(slot) -> (state, generation, pid, since_ns)."},
     {"close", (PyCFunction)Block_close, METH_NOARGS, "Refuse pool operations from now on; wake the sleepers."},
     {"unlink", (PyCFunction)Block_unlink, METH_NOARGS, "Remove the block's name; whether it was there."},
     {"__reduce_ex__", (PyCFunction)Block_reduce_ex, METH_O, NULL},

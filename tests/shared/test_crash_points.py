@@ -93,7 +93,7 @@ def audit(pool: shared.SharedBufferPool, held: list[SharedLease]) -> None:
     block = pool._block
     words = [block.lease_word(slot) for slot in range(CAPACITY)]
     mine = {lease.slot for lease in held}
-    for slot, (state, _generation, pid) in enumerate(words):
+    for slot, (state, _generation, pid, _since) in enumerate(words):
         if slot in mine:
             assert (state, pid) == (HELD, os.getpid()), f"slot {slot}: {words[slot]}"
         else:

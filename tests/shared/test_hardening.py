@@ -312,3 +312,31 @@ def test_fuzzed_block_while_a_producer_and_workers_run(record_property: Callable
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{rounds} writes" in done.stdout, done.stdout
     record_property("stress", done.stdout.strip())
+
+
+def test_a_refused_send_leaves_the_slots_age_alone() -> None:
+    """Only the holder stamps a send: a lease object copied into a forked child (whose pid
+    does not hold the slot) is refused without touching the slot's record."""
+    done = run_child(
+        """
+        import os, time
+        from nexus_pool import ReleasedError, shared
+        with shared.SharedBufferPool(2, 4096) as pool:
+            lease = pool.acquire()
+            before = pool._block.lease_word(lease.slot)
+            time.sleep(0.01)
+            child = os.fork()
+            if child == 0:
+                try:
+                    lease.send()
+                except ReleasedError:
+                    os._exit(0)
+                os._exit(1)
+            _, status = os.waitpid(child, 0)
+            assert os.waitstatus_to_exitcode(status) == 0, "the child's send was not refused"
+            assert pool._block.lease_word(lease.slot) == before, "a refused send changed the record"
+            lease.release()
+        print("ok")
+        """
+    )
+    assert done.stdout.strip() == "ok"
