@@ -132,3 +132,10 @@ int64_t nxp_available(nxp_freelist *list)
 {
     return atomic_load_explicit(&list->free_count, memory_order_relaxed);
 }
+
+int nxp_is_leased(nxp_freelist *list, int64_t slot)
+{
+    if (slot < 0 || slot >= list->capacity)
+        return 0;
+    return atomic_load_explicit(&list->slots[slot].state, memory_order_acquire) == NXP_LEASED;
+}

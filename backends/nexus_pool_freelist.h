@@ -31,6 +31,9 @@ int nxp_push(intptr_t ticket);
 /* Free slots now; a snapshot while other threads push. */
 int64_t nxp_available(nxp_freelist *list);
 
+/* 1 if `slot` is leased (taken and not given back yet), 0 if free or out of range. */
+int nxp_is_leased(nxp_freelist *list, int64_t slot);
+
 /* Defined by the cffi glue (build_freelist.py), not by nexus_pool_freelist.c:
  * 1 if the calling thread kept its Python thread state (the GIL, on GIL builds)
  * during this call. The glue makes every call above keep it; tests check that. */

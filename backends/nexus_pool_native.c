@@ -38,6 +38,7 @@
 #include <Python.h>
 #include <structmember.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "nexus_pool_freelist.h"
 
@@ -132,6 +133,20 @@ nxp_error_chain(nxp_error earlier)
     nxp_error_restore(current);
 }
 
+/* Nanoseconds of a monotonic clock that is cheap to read: ages of holders need a few
+ * milliseconds of resolution, and the coarse clock costs a quarter of the fine one. */
+static inline int64_t
+nxp_now_ns(void)
+{
+    struct timespec now;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+#else
+    clock_gettime(CLOCK_MONOTONIC, &now);
+#endif
+    return (int64_t)now.tv_sec * 1000000000 + (int64_t)now.tv_nsec;
+}
+
 /* ---- module state ------------------------------------------------------------------- */
 
 typedef struct {
@@ -140,12 +155,12 @@ typedef struct {
     PyTypeObject *local_pool_type;
     PyTypeObject *local_bounded_type;
     PyObject *released_error;     /* nexus_pool.ReleasedError */
-    PyObject *pool_exhausted;     /* nexus_pool.PoolExhausted */
     PyObject *pool_shut_down;     /* nexus_pool.PoolShutDown */
     PyObject *shutdown_message;   /* str: what PoolShutDown says */
     PyObject *released_message;   /* str: the ReleasedError of a released guard */
     PyObject *collected_message;  /* str: ... of a guard its finalizer released */
     PyObject *local_exhausted_reason;  /* str: why a local BoundedPool's acquire() does not wait */
+    PyObject *local_what;         /* str: what its exhaustion message calls its values */
     PyObject *wait_helper;        /* _slots.wait(take, waiting, wakeup, timeout) -> guard | None */
     PyObject *check_timeout;      /* _base.check_timeout(timeout) -> float | None, or raises */
     PyObject *value_repr;         /* _base.value_repr(value) -> str, bounded */
@@ -154,6 +169,10 @@ typedef struct {
     PyObject *stats_type;         /* nexus_pool.PoolStats */
     PyObject *waiter_type;        /* _slots.Waiter(take, waiting, note_wait) */
     PyObject *monotonic;          /* time.monotonic */
+    PyObject *exhausted_error;    /* _holders.exhausted(capacity, holders, waited) -> PoolExhausted */
+    PyObject *warn_held;          /* _holders.warn_held_too_long(holders, threshold, pool) */
+    PyObject *package_dir;        /* str: frames of files under it are nexus_pool's own */
+    PyObject *how_names[3];       /* "sync", "async", "local": see enum nxp_how */
     double longest_wait;          /* a longer timeout means no limit (_base.LONGEST_WAIT) */
 } nxp_state;
 
@@ -168,6 +187,36 @@ state_of(PyTypeObject *type)
 #define STATE(object) state_of(Py_TYPE(object))
 
 /* ---- the objects -------------------------------------------------------------------- */
+
+enum nxp_how { NXP_SYNC = 0, NXP_ASYNC = 1, NXP_LOCAL = 2 };
+
+/* Where an acquisition happened, when it was recorded: the caller's code and line. */
+typedef struct {
+    PyObject *code;   /* a code object (strong), or NULL: not recorded */
+    int line;
+} nxp_site;
+
+/* Who holds a slot of a Pool, written by the acquiring thread at each acquisition and
+ * read by any thread (holders(), stats(), the leak check): relaxed atomics on
+ * free-threaded builds. The site changes under the pool's critical section. */
+typedef struct {
+    nxp_count acquired_ns;   /* nxp_now_ns() at the acquisition */
+    nxp_count thread;        /* the acquiring thread's ident (PyThread_get_thread_ident) */
+    nxp_count serial;        /* which acquisition of the pool it was (1, 2, ...) */
+    nxp_count how;           /* enum nxp_how */
+    nxp_site site;           /* recorded for acquisition number site_serial */
+    int64_t site_serial;
+} nxp_holding;
+
+/* How a pool samples acquire sites: every `period`-th on average (0: never, 1: always),
+ * at random intervals, so that a periodic pattern of call sites cannot hide one. Kept by
+ * the acquiring thread (atomics on free-threaded builds: a second acquirer, which is
+ * misuse, only samples differently). */
+typedef struct {
+    int64_t period;
+    nxp_count countdown;     /* acquisitions until the next recorded one */
+    nxp_count random;        /* xorshift64 state */
+} nxp_sampler;
 
 typedef struct {
     PyObject_HEAD
@@ -189,6 +238,11 @@ typedef struct {
     nxp_count shut_down;      /* 1 once shutdown() was called, or the collector cleared
                                  the pool: lend nothing more */
     PyTypeObject *guard_type; /* the module's Pooled type, looked up once: a strong reference */
+    nxp_holding *holding;     /* holding[slot]: who holds it (meaningful while it is leased) */
+    nxp_sampler sampler;
+    int64_t warn_after_ns;    /* warn about guards held longer; 0: never */
+    nxp_count next_check_ns;  /* when the acquire path next looks for them */
+    nxp_count last_check_ns;  /* when it last looked */
 } PoolObject;
 
 /* nexus_pool.local's pools (both kinds): one thread acquires and releases, so the free
@@ -204,6 +258,10 @@ typedef struct {
     PyObject *factory;     /* NULL only once the collector cleared the pool */
     PyObject *reset;       /* NULL: no reset */
     PyObject *weakreflist;
+    struct PooledObject *lent;  /* the guards holding a value, a list through their
+                                   lent_next/lent_previous (borrowed: a guard unlinks itself
+                                   when its value comes back); under the critical section */
+    nxp_sampler sampler;
 } LocalPoolObject;
 
 #define NXP_LOCAL_SLOT (-1)  /* the slot of a local pool's guard */
@@ -215,13 +273,19 @@ enum {
     NXP_COLLECTED_RELEASED = 2,  /* ... and release() was called once since */
 };
 
-typedef struct {
+typedef struct PooledObject {
     PyObject_HEAD
     PyObject *owner;       /* a PoolObject, or a LocalPoolObject when slot is NXP_LOCAL_SLOT;
                               a strong reference: the guard keeps its pool alive */
     PyObject *value;       /* owned while held; NULL once released (the claim) */
     Py_ssize_t slot;
     int collected;         /* see the enum above; guarded as `value` is */
+    /* A local pool's guard only (a Pool keeps this per slot): who holds the value, and its
+     * place in its pool's list of lent guards, both under the pool's critical section. */
+    int64_t acquired_ns;
+    int64_t thread;
+    nxp_site site;
+    struct PooledObject *lent_next, *lent_previous;
 } PooledObject;
 
 static PyObject *
@@ -234,6 +298,84 @@ refuse_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kw
                  "nexus_pool.local.Pool(...) or nexus_pool.local.BoundedPool(...)",
                  type->tp_name);
     return NULL;
+}
+
+/* ---- who holds what ----------------------------------------------------------------- */
+
+static int64_t
+next_interval(nxp_sampler *sampler)
+{
+    if (sampler->period <= 1)
+        return 1;
+    uint64_t x = (uint64_t)NXP_GET(sampler->random);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    NXP_SET(sampler->random, (int64_t)x);
+    return 1 + (int64_t)(x % (uint64_t)(2 * sampler->period - 1));  /* mean: period */
+}
+
+static void
+sampler_init(nxp_sampler *sampler, int64_t period, uint64_t seed)
+{
+    sampler->period = period;
+    NXP_SET(sampler->random, (int64_t)(seed | 1));
+    NXP_SET(sampler->countdown, next_interval(sampler));
+}
+
+/* 1 if this acquisition's site is to be recorded. */
+static inline int
+sample_now(nxp_sampler *sampler)
+{
+    if (sampler->period == 0)
+        return 0;
+    int64_t left = NXP_GET(sampler->countdown) - 1;
+    if (left > 0) {
+        NXP_SET(sampler->countdown, left);
+        return 0;
+    }
+    NXP_SET(sampler->countdown, next_interval(sampler));
+    return 1;
+}
+
+/* The innermost Python frame outside nexus_pool's own files (the caller's, also through
+ * acquire_async's coroutine): its code (a new reference) and line in *site, or no code.
+ * Each frame is held by a reference taken here while it is looked at. */
+static void
+caller_site(nxp_state *state, nxp_site *site)
+{
+    site->code = NULL;
+    site->line = 0;
+    PyFrameObject *frame = PyEval_GetFrame();  /* borrowed: the running frame */
+    Py_XINCREF(frame);
+    while (frame != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        int ours = PyUnicode_Tailmatch(code->co_filename, state->package_dir, 0, PY_SSIZE_T_MAX, -1);
+        if (ours == 0) {
+            site->code = (PyObject *)code;
+            site->line = PyFrame_GetLineNumber(frame);
+            break;
+        }
+        Py_DECREF(code);
+        if (ours < 0) {
+            PyErr_Clear();  /* a site is a courtesy */
+            break;
+        }
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_XDECREF(frame);
+}
+
+/* (filename, line, function) of a recorded site, or None. */
+static PyObject *
+site_tuple(PyObject *code_object, int line)
+{
+    if (code_object == NULL)
+        Py_RETURN_NONE;
+    PyCodeObject *code = (PyCodeObject *)code_object;  /* kept alive by the caller's reference */
+    return Py_BuildValue("(OiO)", code->co_filename, line, code->co_name);
 }
 
 /* ---- giving a slot back ------------------------------------------------------------- */
@@ -379,13 +521,36 @@ local_give_back(LocalPoolObject *pool, PyObject *value)
     return -1;
 }
 
+/* Take a local pool's guard off its pool's list of lent guards, if it is on it, and drop
+ * its site. `guard` and its pool (guard->owner) are kept alive by the caller. */
+static void
+local_unlink(PooledObject *guard)
+{
+    LocalPoolObject *pool = (LocalPoolObject *)guard->owner;
+    PyObject *code;
+    NXP_BEGIN_CRITICAL_SECTION(pool);
+    if (guard->lent_previous != NULL)
+        guard->lent_previous->lent_next = guard->lent_next;
+    else if (pool->lent == guard)
+        pool->lent = guard->lent_next;
+    if (guard->lent_next != NULL)
+        guard->lent_next->lent_previous = guard->lent_previous;
+    guard->lent_next = guard->lent_previous = NULL;
+    code = guard->site.code;
+    guard->site.code = NULL;
+    NXP_END_CRITICAL_SECTION();
+    Py_XDECREF(code);
+}
+
 /* Give back the value `guard` claimed, to whichever kind of pool it came from (the
  * guard's strong reference keeps that pool alive). */
 static int
 return_value(PooledObject *guard, PyObject *value)
 {
-    if (guard->slot == NXP_LOCAL_SLOT)
+    if (guard->slot == NXP_LOCAL_SLOT) {
+        local_unlink(guard);
         return local_give_back((LocalPoolObject *)guard->owner, value);
+    }
     return give_back((PoolObject *)guard->owner, guard->slot, value);
 }
 
@@ -534,14 +699,17 @@ Pooled_traverse(PooledObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->owner);
     Py_VISIT(self->value);  /* the collector runs with every other thread stopped */
+    Py_VISIT(self->site.code);
     return 0;
 }
 
 static int
 Pooled_clear(PooledObject *self)
 {
-    /* The finalizer ran first (PEP 442), so a held guard's value went home already.
-     * `self` is alive until the collector is done with it. */
+    /* The finalizer ran first (PEP 442), so a held guard's value went home already (and a
+     * local guard left its pool's list). `self` is alive until the collector is done. */
+    if (self->slot == NXP_LOCAL_SLOT && self->owner != NULL)
+        local_unlink(self);
     Py_CLEAR(self->value);
     Py_CLEAR(self->owner);
     return 0;
@@ -609,6 +777,10 @@ new_guard(PyTypeObject *guard_type, PyObject *owner, PyObject *value, Py_ssize_t
     guard->value = value;  /* not yet shared with any other thread */
     guard->slot = slot;
     guard->collected = NXP_RELEASED;
+    guard->acquired_ns = guard->thread = 0;
+    guard->site.code = NULL;
+    guard->site.line = 0;
+    guard->lent_next = guard->lent_previous = NULL;
     PyObject_GC_Track((PyObject *)guard);
     return (PyObject *)guard;
 }
@@ -629,15 +801,74 @@ shut_down_error(PoolObject *pool)
     return NULL;
 }
 
+/* The guards whose age crossed warn_after since the acquire path last looked (acquired
+ * in (last look - warn_after, now - warn_after]), so that each is warned about once:
+ * a PoolLeakWarning each. -1 if a warning raised (warnings turned into errors). `pool` is
+ * kept alive by the caller. */
+static int
+warn_held_too_long(PoolObject *pool, int64_t now)
+{
+    int64_t threshold = pool->warn_after_ns;
+    int64_t last = NXP_GET(pool->last_check_ns);
+    NXP_SET(pool->last_check_ns, now);
+    NXP_SET(pool->next_check_ns, now + threshold / 4);
+    PyObject *slots = NULL;
+    for (Py_ssize_t slot = 0; slot < pool->capacity; slot++) {
+        int64_t acquired = NXP_GET(pool->holding[slot].acquired_ns);
+        if (!nxp_is_leased(pool->stack, slot) || acquired <= last - threshold || acquired > now - threshold)
+            continue;
+        PyObject *number = PyLong_FromSsize_t(slot);
+        if (number == NULL || (slots == NULL && (slots = PySet_New(NULL)) == NULL) || PySet_Add(slots, number) < 0) {
+            Py_XDECREF(number);
+            Py_XDECREF(slots);
+            return -1;
+        }
+        Py_DECREF(number);
+    }
+    if (slots == NULL)
+        return 0;
+    PyObject *done = PyObject_CallFunction(STATE(pool)->warn_held, "OdO", (PyObject *)pool, threshold / 1e9, slots);
+    Py_DECREF(slots);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+/* Record who took `slot` (this thread, now, how; the caller's site when sampled) as
+ * acquisition number `serial`. `pool` is kept alive by the caller. */
+static void
+note_holder(PoolObject *pool, Py_ssize_t slot, int64_t now, int64_t serial, int how)
+{
+    nxp_holding *holding = &pool->holding[slot];
+    NXP_SET(holding->acquired_ns, now);
+    NXP_SET(holding->thread, (int64_t)PyThread_get_thread_ident());
+    NXP_SET(holding->serial, serial);
+    NXP_SET(holding->how, how);
+    if (!sample_now(&pool->sampler))
+        return;
+    nxp_site site;
+    caller_site(STATE(pool), &site);
+    PyObject *replaced;
+    NXP_BEGIN_CRITICAL_SECTION(pool);
+    replaced = holding->site.code;
+    holding->site = site;
+    holding->site_serial = serial;
+    NXP_END_CRITICAL_SECTION();
+    Py_XDECREF(replaced);
+}
+
 /* Take a free slot and make its guard: the new guard, NULL with no exception when every
  * slot is out, NULL with an exception if the pool is shut down, or factory() (for a slot
- * without value) or the allocation failed; the slot is then free again. `pool` (its
- * stack and arrays) is kept alive by the caller. */
+ * without value) or the allocation failed (the slot is then free again), or a leak
+ * warning raised (before anything was taken). `pool` (its stack and arrays) is kept alive
+ * by the caller. */
 static PyObject *
-take(PoolObject *pool)
+take(PoolObject *pool, int how)
 {
     if (NXP_GET(pool->shut_down))
         return shut_down_error(pool);
+    int64_t now = nxp_now_ns();
+    if (pool->warn_after_ns > 0 && now >= NXP_GET(pool->next_check_ns) && warn_held_too_long(pool, now) < 0)
+        return NULL;
     int64_t slot = nxp_pop(pool->stack);
     if (slot < 0)
         return NULL;
@@ -655,7 +886,9 @@ take(PoolObject *pool)
         store_and_push(pool, (Py_ssize_t)slot, value);
         return NULL;
     }
-    NXP_ADD(pool->acquisitions, 1);
+    int64_t serial = NXP_GET(pool->acquisitions) + 1;
+    NXP_SET(pool->acquisitions, serial);
+    note_holder(pool, (Py_ssize_t)slot, now, serial, how);
     int64_t in_use = (int64_t)pool->capacity - nxp_available(pool->stack);
     if (in_use > NXP_GET(pool->high_water))
         NXP_SET(pool->high_water, in_use);
@@ -666,7 +899,7 @@ take(PoolObject *pool)
 static PyObject *
 Pool_try_acquire(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *guard = take(self);
+    PyObject *guard = take(self, NXP_SYNC);
     if (guard == NULL && !PyErr_Occurred()) {
         NXP_ADD(self->exhaustions, 1);
         Py_RETURN_NONE;
@@ -679,7 +912,18 @@ Pool_try_acquire(PoolObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Pool_take(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *guard = take(self);
+    PyObject *guard = take(self, NXP_SYNC);
+    if (guard == NULL && !PyErr_Occurred())
+        Py_RETURN_NONE;
+    return guard;
+}
+
+/* _take_async(): _take() for acquire_async's waiter: the holder is recorded as "async".
+ * `self` is kept alive by this call (its bound method, held by the waiter). */
+static PyObject *
+Pool_take_async(PoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *guard = take(self, NXP_ASYNC);
     if (guard == NULL && !PyErr_Occurred())
         Py_RETURN_NONE;
     return guard;
@@ -713,7 +957,7 @@ Pool_waiter(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->waiting == NULL)
         return shut_down_error(self);
-    PyObject *take_method = PyObject_GetAttrString((PyObject *)self, "_take");
+    PyObject *take_method = PyObject_GetAttrString((PyObject *)self, "_take_async");
     PyObject *note_method = PyObject_GetAttrString((PyObject *)self, "_note_wait");
     PyObject *waiter = NULL;
     if (take_method != NULL && note_method != NULL)
@@ -748,22 +992,83 @@ static PyObject *
 Pool_stats(PoolObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t in_use = self->capacity - (Py_ssize_t)nxp_available(self->stack);
-    return PyObject_CallFunction(STATE(self)->stats_type, "nnLLLd", self->capacity, in_use,
-                                 (long long)NXP_GET(self->high_water),
-                                 (long long)NXP_GET(self->acquisitions),
-                                 (long long)NXP_GET(self->exhaustions),
-                                 (double)NXP_GET(self->wait_seconds));
+    int64_t now = nxp_now_ns(), oldest = -1;
+    for (Py_ssize_t slot = 0; slot < self->capacity; slot++) {
+        if (nxp_is_leased(self->stack, slot)) {
+            int64_t held = now - NXP_GET(self->holding[slot].acquired_ns);
+            if (held > oldest)
+                oldest = held;
+        }
+    }
+    PyObject *oldest_held = oldest < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(oldest > 0 ? oldest / 1e9 : 0.0);
+    if (oldest_held == NULL)
+        return NULL;
+    PyObject *stats = PyObject_CallFunction(STATE(self)->stats_type, "nnLLLdN", self->capacity, in_use,
+                                            (long long)NXP_GET(self->high_water),
+                                            (long long)NXP_GET(self->acquisitions),
+                                            (long long)NXP_GET(self->exhaustions),
+                                            (double)NXP_GET(self->wait_seconds), oldest_held);
+    return stats;
+}
+
+/* _holding() -> [(slot, seconds, thread ident, site or None, how)]: the raw records behind
+ * holders(), one per leased slot. `self` is kept alive by this call; each recorded code
+ * object is referenced while its tuple is made. */
+static PyObject *
+Pool_holding(PoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    nxp_state *state = STATE(self);
+    PyObject *records = PyList_New(0);
+    if (records == NULL)
+        return NULL;
+    int64_t now = nxp_now_ns();
+    for (Py_ssize_t slot = 0; slot < self->capacity; slot++) {
+        if (!nxp_is_leased(self->stack, slot))
+            continue;
+        nxp_holding *holding = &self->holding[slot];
+        int64_t held = now - NXP_GET(holding->acquired_ns);
+        int64_t how = NXP_GET(holding->how);
+        PyObject *code = NULL;
+        int line = 0;
+        NXP_BEGIN_CRITICAL_SECTION(self);
+        if (holding->site_serial == NXP_GET(holding->serial) && holding->site.code != NULL) {
+            code = Py_NewRef(holding->site.code);
+            line = holding->site.line;
+        }
+        NXP_END_CRITICAL_SECTION();
+        PyObject *site = site_tuple(code, line);
+        Py_XDECREF(code);
+        PyObject *record = site == NULL ? NULL
+            : Py_BuildValue("(ndkNO)", slot, held > 0 ? held / 1e9 : 0.0,
+                            (unsigned long)NXP_GET(holding->thread), site,
+                            state->how_names[how >= 0 && how <= NXP_LOCAL ? how : NXP_SYNC]);
+        if (record == NULL || PyList_Append(records, record) < 0) {
+            Py_XDECREF(record);
+            Py_DECREF(records);
+            return NULL;
+        }
+        Py_DECREF(record);
+    }
+    return records;
 }
 
 /* `self` is kept alive by the caller. */
+/* Raise PoolExhausted: every slot is out, who holds them (self.holders()), and how long
+ * it waited (the timeout as given; NULL: it did not wait). `self` is kept alive by the
+ * caller. */
 static PyObject *
 exhausted(PoolObject *self, PyObject *timeout)
 {
-    PyObject *error = STATE(self)->pool_exhausted;
-    if (timeout == NULL)
-        PyErr_Format(error, "all %zd slots are in use", self->capacity);
-    else
-        PyErr_Format(error, "all %zd slots are in use and none came back within %S s", self->capacity, timeout);
+    PyObject *holders = PyObject_CallMethod((PyObject *)self, "holders", NULL);
+    if (holders == NULL)
+        return NULL;
+    PyObject *error = PyObject_CallFunction(STATE(self)->exhausted_error, "nOO", self->capacity, holders,
+                                            timeout == NULL ? Py_None : timeout);
+    Py_DECREF(holders);
+    if (error == NULL)
+        return NULL;
+    PyErr_SetObject((PyObject *)Py_TYPE(error), error);
+    Py_DECREF(error);
     return NULL;
 }
 
@@ -827,7 +1132,7 @@ Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     int zero;
     if (read_timeout(self, timeout, &seconds, &zero) < 0)
         return NULL;
-    PyObject *guard = take(self);
+    PyObject *guard = take(self, NXP_SYNC);
     if (guard != NULL || PyErr_Occurred()) {
         Py_XDECREF(seconds);
         return guard;
@@ -933,8 +1238,10 @@ Pool_traverse(PoolObject *self, visitproc visit, void *arg)
     Py_VISIT(self->waiting);
     Py_VISIT(self->wakeup);
     Py_VISIT(self->guard_type);
-    for (Py_ssize_t slot = 0; slot < self->capacity; slot++)
+    for (Py_ssize_t slot = 0; slot < self->capacity; slot++) {
         Py_VISIT(self->values[slot]);
+        Py_VISIT(self->holding[slot].site.code);
+    }
     return 0;
 }
 
@@ -968,6 +1275,9 @@ Pool_dealloc(PoolObject *self)
     Py_CLEAR(self->name);
     Py_CLEAR(self->wakeup);
     Py_CLEAR(self->guard_type);
+    for (Py_ssize_t slot = 0; slot < self->capacity; slot++)
+        Py_CLEAR(self->holding[slot].site.code);
+    PyMem_Free(self->holding);
     PyMem_Free(self->values);
     PyMem_Free(self->tickets);
     nxp_destroy(self->stack);
@@ -1016,8 +1326,16 @@ static PyObject *
 Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
 {
     nxp_state *state = state_of(type);
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "_create(capacity, factory, reset, name)");
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "_create(capacity, factory, reset, name, sample_period, warn_after)");
+        return NULL;
+    }
+    Py_ssize_t period = PyLong_AsSsize_t(args[4]);
+    double warn_after = PyFloat_AsDouble(args[5]);
+    if ((period == -1 || warn_after == -1.0) && PyErr_Occurred())
+        return NULL;
+    if (period < 0 || !(warn_after >= 0.0 && warn_after < 1e9)) {
+        PyErr_SetString(PyExc_ValueError, "sample_period must be >= 0 and warn_after in [0, 1e9) seconds");
         return NULL;
     }
     Py_ssize_t capacity = PyLong_AsSsize_t(args[0]);
@@ -1036,9 +1354,10 @@ Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
     if (values == NULL)
         return NULL;
     intptr_t *tickets = PyMem_Calloc((size_t)capacity, sizeof(intptr_t));
+    nxp_holding *holding = PyMem_Calloc((size_t)capacity, sizeof(nxp_holding));
     nxp_freelist *stack = nxp_create(capacity);
     PyObject *waiting = NULL, *wakeup = NULL, *locked = NULL;
-    if (tickets == NULL || stack == NULL) {
+    if (tickets == NULL || holding == NULL || stack == NULL) {
         PyErr_NoMemory();
         goto failed;
     }
@@ -1062,10 +1381,21 @@ Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
     self->waiting = waiting;
     self->wakeup = wakeup;
     self->guard_type = (PyTypeObject *)Py_NewRef(state->pooled_type);
+    int64_t now = nxp_now_ns();
+    for (Py_ssize_t slot = 0; slot < capacity; slot++) {
+        holding[slot].site_serial = -1;
+        NXP_SET(holding[slot].acquired_ns, now);
+    }
+    self->holding = holding;
+    sampler_init(&self->sampler, period, (uint64_t)(uintptr_t)self ^ (uint64_t)now);
+    self->warn_after_ns = (int64_t)(warn_after * 1e9);
+    NXP_SET(self->last_check_ns, now);
+    NXP_SET(self->next_check_ns, now);
     return (PyObject *)self;
 failed:
     free_values(values, capacity);
     PyMem_Free(tickets);
+    PyMem_Free(holding);
     nxp_destroy(stack);
     Py_XDECREF(waiting);
     Py_XDECREF(wakeup);
@@ -1083,6 +1413,8 @@ static PyMethodDef Pool_methods[] = {
     {"shutdown", (PyCFunction)Pool_shutdown, METH_NOARGS,
      "Lend nothing more: acquisitions raise PoolShutDown; releases are still accepted."},
     {"_take", (PyCFunction)Pool_take, METH_NOARGS, NULL},
+    {"_take_async", (PyCFunction)Pool_take_async, METH_NOARGS, NULL},
+    {"_holding", (PyCFunction)Pool_holding, METH_NOARGS, NULL},
     {"_note_wait", (PyCFunction)Pool_note_wait, METH_O, NULL},
     {"_waiter", (PyCFunction)Pool_waiter, METH_NOARGS, NULL},
     {"__reduce_ex__", (PyCFunction)Pool_reduce_ex, METH_O, NULL},
@@ -1190,7 +1522,48 @@ local_lend(LocalPoolObject *pool, int grow)
         nxp_error_restore(error);
         return NULL;
     }
+    PooledObject *lent = (PooledObject *)guard;  /* ours alone until returned */
+    lent->acquired_ns = nxp_now_ns();
+    lent->thread = (int64_t)PyThread_get_thread_ident();
+    if (sample_now(&pool->sampler))
+        caller_site(STATE(pool), &lent->site);
+    NXP_BEGIN_CRITICAL_SECTION(pool);
+    lent->lent_next = pool->lent;
+    if (pool->lent != NULL)
+        pool->lent->lent_previous = lent;
+    pool->lent = lent;
+    NXP_END_CRITICAL_SECTION();
     return guard;
+}
+
+/* _holding() for a local pool: one record per lent guard, its slot None. `self` is kept
+ * alive by this call; the guards on its list are alive while they are on it (each unlinks
+ * itself, under the same critical section, before its value comes back). */
+static PyObject *
+LocalPool_holding(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
+{
+    nxp_state *state = STATE(self);
+    PyObject *records = PyList_New(0);
+    if (records == NULL)
+        return NULL;
+    int64_t now = nxp_now_ns();
+    int failed = 0;
+    NXP_BEGIN_CRITICAL_SECTION(self);
+    for (PooledObject *guard = self->lent; guard != NULL && !failed; guard = guard->lent_next) {
+        int64_t held = now - guard->acquired_ns;
+        PyObject *site = site_tuple(guard->site.code, guard->site.line);
+        PyObject *record = site == NULL ? NULL
+            : Py_BuildValue("(OdkNO)", Py_None, held > 0 ? held / 1e9 : 0.0, (unsigned long)guard->thread, site,
+                            state->how_names[NXP_LOCAL]);
+        failed = record == NULL || PyList_Append(records, record) < 0;
+        Py_XDECREF(record);
+    }
+    NXP_END_CRITICAL_SECTION();
+    if (failed) {
+        Py_DECREF(records);
+        return NULL;
+    }
+    return records;
 }
 
 /* `self` is kept alive by this call. */
@@ -1208,12 +1581,23 @@ static PyObject *
 LocalPool_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *guard = local_lend(self, self->capacity < 0);
-    if (guard == NULL && !PyErr_Occurred()) {
-        nxp_state *state = STATE(self);
-        PyErr_Format(state->pool_exhausted, "all %zd values of this local.BoundedPool are in use; %S",
-                     self->capacity, state->local_exhausted_reason);
+    if (guard != NULL || PyErr_Occurred())
+        return guard;
+    /* A BoundedPool with nothing free: PoolExhausted, naming the holders, at once. */
+    nxp_state *state = STATE(self);
+    PyObject *holders = PyObject_CallMethod((PyObject *)self, "holders", NULL);
+    PyObject *arguments = holders == NULL ? NULL : Py_BuildValue("(nOO)", self->capacity, holders, Py_None);
+    PyObject *keywords = arguments == NULL ? NULL
+        : Py_BuildValue("{sOsO}", "what", state->local_what, "note", state->local_exhausted_reason);
+    PyObject *error = keywords == NULL ? NULL : PyObject_Call(state->exhausted_error, arguments, keywords);
+    Py_XDECREF(holders);
+    Py_XDECREF(arguments);
+    Py_XDECREF(keywords);
+    if (error != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(error), error);
+        Py_DECREF(error);
     }
-    return guard;
+    return NULL;
 }
 
 /* `self` is kept alive by this call. */
@@ -1329,8 +1713,15 @@ LocalPool_dealloc(LocalPoolObject *self)
 static PyObject *
 LocalPool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "_create(capacity, factory, reset)");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "_create(capacity, factory, reset, sample_period)");
+        return NULL;
+    }
+    Py_ssize_t period = PyLong_AsSsize_t(args[3]);
+    if (period == -1 && PyErr_Occurred())
+        return NULL;
+    if (period < 0) {
+        PyErr_SetString(PyExc_ValueError, "sample_period must be >= 0");
         return NULL;
     }
     Py_ssize_t capacity = PyLong_AsSsize_t(args[0]);
@@ -1367,6 +1758,7 @@ LocalPool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
     self->reset = reset == Py_None ? NULL : Py_NewRef(reset);
     self->free = values;
     self->count = self->allocated = capacity > 0 ? capacity : 0;
+    sampler_init(&self->sampler, period, (uint64_t)(uintptr_t)self ^ (uint64_t)nxp_now_ns());
     return (PyObject *)self;
 }
 
@@ -1381,6 +1773,7 @@ static PyMethodDef LocalPool_methods[] = {
     {"handoff", (PyCFunction)Pool_handoff, METH_NOARGS, "Give up ownership (checked by debug only)."},
     {"__reduce_ex__", (PyCFunction)LocalPool_reduce_ex, METH_O, NULL},
     {"_create", (PyCFunction)(void (*)(void))LocalPool_create, METH_FASTCALL | METH_CLASS, NULL},
+    {"_holding", (PyCFunction)LocalPool_holding, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1393,6 +1786,7 @@ static PyMethodDef LocalBounded_methods[] = {
     {"handoff", (PyCFunction)Pool_handoff, METH_NOARGS, "Give up ownership (checked by debug only)."},
     {"__reduce_ex__", (PyCFunction)LocalPool_reduce_ex, METH_O, NULL},
     {"_create", (PyCFunction)(void (*)(void))LocalPool_create, METH_FASTCALL | METH_CLASS, NULL},
+    {"_holding", (PyCFunction)LocalPool_holding, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1494,7 +1888,6 @@ native_exec(PyObject *module)
     nxp_state *state = PyModule_GetState(module);
     PyObject *longest_wait = NULL;
     if (!(state->released_error = import_attribute("nexus_pool._errors", "ReleasedError"))
-        || !(state->pool_exhausted = import_attribute("nexus_pool._errors", "PoolExhausted"))
         || !(state->pool_shut_down = import_attribute("nexus_pool._errors", "PoolShutDown"))
         || !(state->shutdown_message = import_attribute("nexus_pool._slots", "SHUTDOWN_MESSAGE"))
         || !(state->wait_helper = import_attribute("nexus_pool._slots", "wait"))
@@ -1505,9 +1898,16 @@ native_exec(PyObject *module)
         || !(state->check_timeout = import_attribute("nexus_pool._base", "check_timeout"))
         || !(state->value_repr = import_attribute("nexus_pool._base", "value_repr"))
         || !(state->local_exhausted_reason = import_attribute("nexus_pool._local_base", "EXHAUSTED_REASON"))
+        || !(state->local_what = import_attribute("nexus_pool._local_base", "LOCAL_WHAT"))
         || !(state->stats_type = import_attribute("nexus_pool._stats", "PoolStats"))
         || !(state->lock_type = import_attribute("threading", "Lock"))
         || !(state->monotonic = import_attribute("time", "monotonic"))
+        || !(state->exhausted_error = import_attribute("nexus_pool._holders", "exhausted"))
+        || !(state->warn_held = import_attribute("nexus_pool._holders", "warn_crossed"))
+        || !(state->package_dir = import_attribute("nexus_pool._holders", "PACKAGE_DIR"))
+        || !(state->how_names[NXP_SYNC] = PyUnicode_InternFromString("sync"))
+        || !(state->how_names[NXP_ASYNC] = PyUnicode_InternFromString("async"))
+        || !(state->how_names[NXP_LOCAL] = PyUnicode_InternFromString("local"))
         || !(longest_wait = import_attribute("nexus_pool._base", "LONGEST_WAIT")))
         return -1;
     state->longest_wait = PyFloat_AsDouble(longest_wait);
@@ -1536,12 +1936,12 @@ native_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->local_pool_type);
     Py_VISIT(state->local_bounded_type);
     Py_VISIT(state->released_error);
-    Py_VISIT(state->pool_exhausted);
     Py_VISIT(state->pool_shut_down);
     Py_VISIT(state->shutdown_message);
     Py_VISIT(state->released_message);
     Py_VISIT(state->collected_message);
     Py_VISIT(state->local_exhausted_reason);
+    Py_VISIT(state->local_what);
     Py_VISIT(state->wait_helper);
     Py_VISIT(state->check_timeout);
     Py_VISIT(state->value_repr);
@@ -1550,6 +1950,11 @@ native_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->stats_type);
     Py_VISIT(state->waiter_type);
     Py_VISIT(state->monotonic);
+    Py_VISIT(state->exhausted_error);
+    Py_VISIT(state->warn_held);
+    Py_VISIT(state->package_dir);
+    for (int how = 0; how < 3; how++)
+        Py_VISIT(state->how_names[how]);
     return 0;
 }
 
@@ -1566,12 +1971,12 @@ native_clear(PyObject *module)
     Py_CLEAR(state->local_pool_type);
     Py_CLEAR(state->local_bounded_type);
     Py_CLEAR(state->released_error);
-    Py_CLEAR(state->pool_exhausted);
     Py_CLEAR(state->pool_shut_down);
     Py_CLEAR(state->shutdown_message);
     Py_CLEAR(state->released_message);
     Py_CLEAR(state->collected_message);
     Py_CLEAR(state->local_exhausted_reason);
+    Py_CLEAR(state->local_what);
     Py_CLEAR(state->wait_helper);
     Py_CLEAR(state->check_timeout);
     Py_CLEAR(state->value_repr);
@@ -1580,6 +1985,11 @@ native_clear(PyObject *module)
     Py_CLEAR(state->stats_type);
     Py_CLEAR(state->waiter_type);
     Py_CLEAR(state->monotonic);
+    Py_CLEAR(state->exhausted_error);
+    Py_CLEAR(state->warn_held);
+    Py_CLEAR(state->package_dir);
+    for (int how = 0; how < 3; how++)
+        Py_CLEAR(state->how_names[how]);
     return 0;
 }
 

@@ -24,7 +24,7 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
-from ._errors import PoolExhausted
+from ._holders import exhausted
 from ._slots import WAIT_SLICE
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ async def acquire(pool: Pool[T], seconds: float | None, shown: object) -> Pooled
     capacity = pool.capacity
     if seconds == 0:
         waiter.note_wait(0.0)
-        raise PoolExhausted(f"all {capacity} slots are in use")
+        raise exhausted(capacity, pool.holders())
     import asyncio  # here: importing nexus_pool does not import asyncio
 
     loop = asyncio.get_running_loop()
@@ -69,7 +69,7 @@ async def acquire(pool: Pool[T], seconds: float | None, shown: object) -> Pooled
                 # Look again now and then, as a blocked thread does (see WAIT_SLICE).
                 delay = WAIT_SLICE if deadline is None else min(deadline - monotonic(), WAIT_SLICE)
                 if delay <= 0:
-                    raise PoolExhausted(f"all {capacity} slots are in use and none came back within {shown} s")
+                    raise exhausted(capacity, pool.holders(), shown)
                 timer = loop.call_later(delay, _set_done, woken)
                 try:
                     await woken

@@ -14,12 +14,13 @@ import math
 import operator
 import reprlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, Protocol, SupportsIndex, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NoReturn, Protocol, SupportsIndex, TypeVar, final
 
 from ._async import AsyncAcquisition
 from ._backends import select
 from ._backends._contract import FreeList
 from ._errors import ReleasedError
+from ._holders import HowAcquired, Holder, check_track, check_warn_after, make_holder, thread_names
 from ._stats import PoolStats
 
 if TYPE_CHECKING:
@@ -186,6 +187,8 @@ class Pool(Generic[T]):
         reset: Callable[[T], object] | None = None,
         *,
         backend: str | None = None,
+        track: Literal["off", "sampled", "every"] | None = None,
+        warn_after: float | None = None,
     ) -> Pool[T]:
         checked = check_capacity(capacity)
         check_callables(factory, reset)
@@ -195,7 +198,8 @@ class Pool(Generic[T]):
                 f"capacity must be <= {freelist_class.max_capacity} for backend "
                 f"{freelist_class.name!r}, got {checked}"
             )
-        return _makers[0](checked, factory, reset, freelist_class)
+        sample_period = 1 if freelist_class.name == "debug" else check_track(track)
+        return _makers[0](checked, factory, reset, freelist_class, sample_period, check_warn_after(warn_after))
 
     def __init__(
         self,
@@ -204,8 +208,27 @@ class Pool(Generic[T]):
         reset: Callable[[T], object] | None = None,
         *,
         backend: str | None = None,
+        track: Literal["off", "sampled", "every"] | None = None,
+        warn_after: float | None = None,
     ) -> None:
-        """Everything happened in ``__new__``, which returned a facade's pool."""
+        """Everything happened in ``__new__``, which returned a facade's pool.
+
+        ``track`` says which acquisitions record their acquire site (``"off"``,
+        ``"sampled"``: about one in 64, the default, or ``"every"``; ``debug`` records every
+        one); ``None`` reads the environment variable ``NEXUS_POOL_TRACK``. ``warn_after``
+        (seconds; ``None`` reads ``NEXUS_POOL_WARN_AFTER``, unset: never) makes a guard held
+        longer than that produce one :class:`~nexus_pool.PoolLeakWarning`.
+        """
+
+    def holders(self) -> list[Holder]:
+        """The lent slots, one :class:`~nexus_pool.Holder` each: how long held, by which
+        thread, and where it was acquired when that was recorded (``track``); a snapshot
+        while other threads release."""
+        names = thread_names()
+        return [
+            make_holder(slot, seconds, thread, names, site, how)
+            for slot, seconds, thread, site, how in self._holding()
+        ]
 
     if TYPE_CHECKING:  # the facades implement these
 
@@ -252,6 +275,9 @@ class Pool(Generic[T]):
         def _waiter(self) -> Waiter[Pooled[T]]:
             """What ``acquire_async`` needs: an uncounted take, the waiting set, a counter."""
 
+        def _holding(self) -> list[tuple[int | None, float, int, tuple[str, int, str] | None, HowAcquired]]:
+            """The raw records behind :meth:`holders`: slot, seconds, thread ident, site, how."""
+
     def __enter__(self) -> Pool[T]:
         """``with Pool(...) as pool:`` shuts the pool down when the block ends."""
         return self
@@ -277,7 +303,9 @@ class Pool(Generic[T]):
 
 
 class PoolMaker(Protocol):
-    """Makes a new pool on the implementation that serves its backend (see ``_facade.py``)."""
+    """Makes a new pool on the implementation that serves its backend (see ``_facade.py``):
+    ``sample_period`` (0: record no acquire site, 1: every one, n: about one in n) and
+    ``warn_after`` (seconds; 0.0: never) are checked already."""
 
     def __call__(
         self,
@@ -285,6 +313,8 @@ class PoolMaker(Protocol):
         factory: Callable[[], Any],
         reset: Callable[[Any], object] | None,
         freelist_class: type[FreeList[Any]],
+        sample_period: int,
+        warn_after: float,
         /,
     ) -> Pool[Any]: ...
 

@@ -17,7 +17,7 @@ empty, and ``f.readinto(empty)`` returns 0, which reads as end of file.
 from __future__ import annotations
 
 import operator
-from typing import NoReturn, Protocol, SupportsIndex, final
+from typing import Literal, NoReturn, Protocol, SupportsIndex, final
 
 from ._base import Pool, check_capacity
 
@@ -151,12 +151,19 @@ class _Reset:
 
 
 def BufferPool(  # noqa: N802 - it makes a pool, and reads as a class at the call site
-    capacity: SupportsIndex, size: SupportsIndex, *, zero: bool = False, backend: str | None = None
+    capacity: SupportsIndex,
+    size: SupportsIndex,
+    *,
+    zero: bool = False,
+    backend: str | None = None,
+    track: Literal["off", "sampled", "every"] | None = None,
+    warn_after: float | None = None,
 ) -> Pool[Buffer]:
     """A pool of ``capacity`` :class:`Buffer` objects of ``size`` bytes, all made now.
 
     ``zero=True`` zeroes a buffer's bytes at every release (data from one lease never
-    reaches the next). ``backend`` as for :class:`nexus_pool.Pool`.
+    reaches the next). ``backend``, ``track`` and ``warn_after`` as for
+    :class:`nexus_pool.Pool`.
     """
     checked = check_capacity(capacity)  # named before size: the pool's own argument order
     if isinstance(size, bool):
@@ -167,4 +174,6 @@ def BufferPool(  # noqa: N802 - it makes a pool, and reads as a class at the cal
         raise TypeError(f"size must be an int, not {type(size).__name__}") from None
     if nbytes < 1:
         raise ValueError(f"size must be >= 1 byte, got {nbytes}")
-    return Pool(checked, lambda: Buffer(nbytes), _Reset(nbytes, zero), backend=backend)
+    return Pool(
+        checked, lambda: Buffer(nbytes), _Reset(nbytes, zero), backend=backend, track=track, warn_after=warn_after
+    )

@@ -7,11 +7,18 @@ of time is a ``TimeoutError``, misusing a guard or a pool is a ``RuntimeError``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._holders import Holder
+
 __all__ = [
     "BackendUnavailable",
     "OwnershipError",
     "PoolError",
     "PoolExhausted",
+    "PoolLeakWarning",
     "PoolShutDown",
     "ReleasedError",
     "SharedBlockCorrupted",
@@ -23,7 +30,14 @@ class PoolError(Exception):
 
 
 class PoolExhausted(PoolError, TimeoutError):
-    """``acquire()`` found no free slot before its timeout ran out."""
+    """``acquire()`` found no free slot before its timeout ran out.
+
+    Its message says how long the oldest holder has held its slot and where the holders
+    acquired them (where that was recorded); ``holders`` lists them.
+    """
+
+    holders: Sequence[Holder] = ()
+    """The pool's holders when it gave up (see :meth:`nexus_pool.Pool.holders`)."""
 
 
 class PoolShutDown(PoolError):
@@ -58,3 +72,9 @@ class SharedBlockCorrupted(PoolError):
     can write into the block). Each process checks the block against its own copy of the
     block's geometry, so a corrupt block is refused, never read or written out of bounds.
     """
+
+
+class PoolLeakWarning(ResourceWarning):
+    """A guard was held longer than its pool's ``warn_after`` (or never released: the
+    ``debug`` backend warns at interpreter exit). The message says which slot, for how
+    long, on which thread and where it was acquired, when that was recorded."""

@@ -19,12 +19,13 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from . import _base
 from ._backends import select
 from ._backends._contract import FreeList
 from ._base import Pool, check_capacity
+from ._holders import check_track, check_warn_after
 from ._pool import PurePool
 
 __all__ = [
@@ -72,11 +73,15 @@ def _create(
     factory: Callable[[], T],
     reset: Callable[[T], object] | None,
     freelist_class: type[FreeList[Any]],
+    sample_period: int,
+    warn_after: float,
 ) -> Pool[T]:
     if facade == "native":
-        pool: Pool[T] = _native_pool._create(capacity, factory, reset, freelist_class.name)
+        pool: Pool[T] = _native_pool._create(
+            capacity, factory, reset, freelist_class.name, sample_period, warn_after
+        )
     else:
-        pool = PurePool._create(capacity, factory, reset, freelist_class)
+        pool = PurePool._create(capacity, factory, reset, freelist_class, sample_period, warn_after)
     return pool
 
 
@@ -85,8 +90,10 @@ def _make(
     factory: Callable[[], T],
     reset: Callable[[T], object] | None,
     freelist_class: type[FreeList[Any]],
+    sample_period: int,
+    warn_after: float,
 ) -> Pool[T]:
-    return _create(facade_for(freelist_class), capacity, factory, reset, freelist_class)
+    return _create(facade_for(freelist_class), capacity, factory, reset, freelist_class, sample_period, warn_after)
 
 
 _base.install_maker(_make)
@@ -99,6 +106,7 @@ def pool_on(
     reset: Callable[[T], object] | None = None,
     *,
     backend: str,
+    track: Literal["off", "sampled", "every"] | None = None,
 ) -> Pool[T]:
     """A pool on the named facade, whatever ``NEXUS_POOL_PURE`` says (for the benchmark)."""
     freelist_class = select(backend)
@@ -106,8 +114,11 @@ def pool_on(
         raise ValueError(f"the native facade does not serve backend {backend!r} here")
     if facade not in FACADES:
         raise ValueError(f"unknown facade {facade!r}; valid names are: {', '.join(FACADES)}")
-    pool: Pool[T] = Pool(capacity, factory, reset, backend=backend)  # checks the arguments
-    return pool if pool.facade == facade else _create(facade, check_capacity(capacity), factory, reset, freelist_class)
+    pool: Pool[T] = Pool(capacity, factory, reset, backend=backend, track=track)  # checks the arguments
+    if pool.facade == facade:
+        return pool
+    period = 1 if freelist_class.name == "debug" else check_track(track)
+    return _create(facade, check_capacity(capacity), factory, reset, freelist_class, period, check_warn_after(None))
 
 
 def native_enabled() -> bool:

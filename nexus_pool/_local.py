@@ -25,17 +25,23 @@ classes are the readable reference and serve ``debug``. The public classes
 
 from __future__ import annotations
 
+import atexit
 import sys
+import warnings
 import weakref
+from random import Random
+from threading import get_ident
+from time import monotonic
 from collections.abc import Callable
 from typing import Any, Final, Generic, SupportsIndex, TypeVar, final
 
 from ._backends import select
 from ._backends.debug import DebugFreeList, _claim, _current_token
-from ._errors import OwnershipError, PoolExhausted, ReleasedError
+from ._errors import OwnershipError, PoolLeakWarning, ReleasedError
+from ._holders import HowAcquired, caller_site, exhausted
 from ._base import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pooled, value_repr
 from ._facade import native_enabled, native_unavailable
-from ._local_base import EXHAUSTED_REASON, BoundedPool, Pool, install_maker
+from ._local_base import EXHAUSTED_REASON, LOCAL_WHAT, BoundedPool, Pool, install_maker
 from ._slots import add_note
 
 __all__ = ["BoundedPool", "LocalPooled", "Pool"]
@@ -60,6 +66,7 @@ class _Slot(Generic[T]):
         # value, this slot object can never be given back, or lent, again.
         pool = self.pool()
         if pool is not None:
+            pool._lent.pop(id(self), None)
             pool._recycle(self.value)
             del self.value
 
@@ -125,6 +132,7 @@ class LocalPooled(Pooled[T]):  # type: ignore[misc]  # the public class is final
             raise ReleasedError(RELEASED_MESSAGE) from None
         if not hasattr(slot, "value"):
             return  # garbage collection gave the value back already: nothing left to do
+        pool._lent.pop(id(slot), None)
         if pool._reset is not None:
             try:
                 pool._reset(slot.value)
@@ -148,18 +156,48 @@ class LocalPooled(Pooled[T]):  # type: ignore[misc]  # the public class is final
 class _LocalPool(Generic[T]):
     """What both local pools share."""
 
-    __slots__ = ("__weakref__", "_backend", "_factory", "_free", "_ownership", "_ref", "_reset")
+    __slots__ = (
+        "__weakref__",
+        "_backend",
+        "_countdown",
+        "_factory",
+        "_free",
+        "_lent",
+        "_ownership",
+        "_random",
+        "_ref",
+        "_reset",
+        "_sample_period",
+    )
 
     _free: list[_Slot[T]]
+    _lent: dict[int, tuple[float, int, tuple[str, int, str] | None]]
+    """Who holds the lent values, by ``id()`` of their slot: when, which thread, where."""
 
-    def _setup(self, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None) -> None:
+    def _setup(
+        self, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None, sample_period: int
+    ) -> None:
         checked = select(backend).name == "debug"
         self._backend = "debug" if checked else "local"
         self._ownership = _Ownership() if checked else None
         self._factory = factory
         self._reset = reset
         self._free = []
+        self._lent = {}
         self._ref = weakref.ref(self)
+        self._sample_period = 1 if checked else sample_period
+        self._random = Random(id(self))
+        self._countdown = self._next_interval()
+        if checked:
+            _checked_pools.add(self)
+
+    def _next_interval(self) -> int:
+        period = self._sample_period
+        return 1 if period <= 1 else self._random.randint(1, 2 * period - 1)
+
+    def _holding(self) -> list[tuple[int | None, float, int, tuple[str, int, str] | None, HowAcquired]]:
+        now = monotonic()
+        return [(None, now - acquired, thread, site, "local") for acquired, thread, site in list(self._lent.values())]
 
     def _new_slot(self, value: T) -> _Slot[T]:
         slot: _Slot[T] = _Slot()
@@ -187,6 +225,13 @@ class _LocalPool(Generic[T]):
         guard: LocalPooled[T] = LocalPooled()
         guard._slot = slot
         guard._pool = self
+        site = None
+        if self._sample_period:
+            self._countdown -= 1
+            if self._countdown <= 0:
+                self._countdown = self._next_interval()
+                site = caller_site()
+        self._lent[id(slot)] = (monotonic(), get_ident(), site)
         return guard
 
     def _replace(self, slot: _Slot[T], reset_error: BaseException) -> None:
@@ -230,6 +275,27 @@ class _LocalPool(Generic[T]):
         raise TypeError(f"{kind} objects cannot be copied or pickled: they own their values")
 
 
+_checked_pools: weakref.WeakSet[_LocalPool[Any]] = weakref.WeakSet()
+"""The local pools under ``debug``: at interpreter exit, their guards still out are reported."""
+
+
+@atexit.register
+def _warn_about_unreleased_guards() -> None:
+    """A PoolLeakWarning for each guard of a ``debug`` local pool still out at exit,
+    located at the line that acquired it (``debug`` records every site)."""
+    now = monotonic()
+    for pool in list(_checked_pools):
+        for acquired, _thread, site in list(pool._lent.values()):
+            filename, lineno, function = site or ("<unknown>", 0, "<unknown>")
+            warnings.warn_explicit(
+                f"a local pool's guard was never released: it has been held for {now - acquired:.1f} s "
+                f"since it was acquired at {filename}:{lineno} in {function}",
+                PoolLeakWarning,
+                filename=filename,
+                lineno=lineno,
+            )
+
+
 def _unraisable(error: BaseException, pool: object) -> Any:
     class Unraisable:
         exc_type = type(error)
@@ -256,10 +322,10 @@ class _PurePool(_LocalPool[T], Pool[T]):  # type: ignore[misc]  # final for user
 
     @classmethod
     def _create(
-        cls, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None
+        cls, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None, sample_period: int
     ) -> _PurePool[T]:
         pool: _PurePool[T] = object.__new__(cls)
-        pool._setup(factory, reset, backend)
+        pool._setup(factory, reset, backend, sample_period)
         return pool
 
     def acquire(self) -> Pooled[T]:
@@ -303,11 +369,16 @@ class _PureBoundedPool(_LocalPool[T], BoundedPool[T]):  # type: ignore[misc]  # 
 
     @classmethod
     def _create(
-        cls, capacity: int, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None
+        cls,
+        capacity: int,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None,
+        backend: str | None,
+        sample_period: int,
     ) -> _PureBoundedPool[T]:
         pool: _PureBoundedPool[T] = object.__new__(cls)
         pool._capacity = capacity
-        pool._setup(factory, reset, backend)
+        pool._setup(factory, reset, backend, sample_period)
         values = [factory() for _ in range(capacity)]
         pool._free = [pool._new_slot(value) for value in reversed(values)]  # pops 0, 1, 2, ... first
         return pool
@@ -319,7 +390,7 @@ class _PureBoundedPool(_LocalPool[T], BoundedPool[T]):  # type: ignore[misc]  # 
     def acquire(self) -> Pooled[T]:
         guard = self.try_acquire()
         if guard is None:
-            raise PoolExhausted(f"all {self._capacity} values of this local.BoundedPool are in use; {EXHAUSTED_REASON}")
+            raise exhausted(self._capacity, self.holders(), what=LOCAL_WHAT, note=EXHAUSTED_REASON)
         return guard
 
     def __repr__(self) -> str:
@@ -354,18 +425,22 @@ _native_types: Final = _load_native()
 
 
 def _make(
-    capacity: int | None, factory: Callable[[], T], reset: Callable[[T], object] | None, backend: str | None
+    capacity: int | None,
+    factory: Callable[[], T],
+    reset: Callable[[T], object] | None,
+    backend: str | None,
+    sample_period: int,
 ) -> _LocalPool[T] | Pool[T] | BoundedPool[T]:
     """A new local pool on the implementation that serves it (see ``_local_base.py``)."""
     if _native_serves(backend):
         assert _native_types is not None
         made: Pool[T] | BoundedPool[T] = _native_types[capacity is not None]._create(
-            -1 if capacity is None else capacity, factory, reset
+            -1 if capacity is None else capacity, factory, reset, sample_period
         )
         return made
     if capacity is None:
-        return _PurePool._create(factory, reset, backend)
-    return _PureBoundedPool._create(capacity, factory, reset, backend)
+        return _PurePool._create(factory, reset, backend, sample_period)
+    return _PureBoundedPool._create(capacity, factory, reset, backend, sample_period)
 
 
 install_maker(_make)

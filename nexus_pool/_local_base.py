@@ -10,13 +10,17 @@ that makes a new pool on the chosen implementation (:func:`install_maker`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, SupportsIndex, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, SupportsIndex, TypeVar, cast, final
 
 from ._base import Pooled, check_callables, check_capacity
+from ._holders import Holder, HowAcquired, check_track, make_holder, thread_names
 
-__all__ = ["EXHAUSTED_REASON", "BoundedPool", "LocalPoolMaker", "Pool", "install_maker"]
+__all__ = ["EXHAUSTED_REASON", "LOCAL_WHAT", "BoundedPool", "LocalPoolMaker", "Pool", "install_maker"]
 
 EXHAUSTED_REASON: Final = "only its own thread releases them, so acquire() does not wait"
+
+LOCAL_WHAT: Final = "values of this local.BoundedPool"
+"""What a BoundedPool's exhaustion message calls its values."""
 
 T = TypeVar("T")
 
@@ -32,16 +36,34 @@ class Pool(Generic[T]):
     __slots__ = ()
 
     def __new__(
-        cls, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
+        cls,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None = None,
+        *,
+        backend: str | None = None,
+        track: Literal["off", "sampled", "every"] | None = None,
     ) -> Pool[T]:
         check_callables(factory, reset)
-        pool: Pool[T] = _makers[0](None, factory, reset, backend)
+        pool: Pool[T] = _makers[0](None, factory, reset, backend, check_track(track))
         return pool
 
     def __init__(
-        self, factory: Callable[[], T], reset: Callable[[T], object] | None = None, *, backend: str | None = None
+        self,
+        factory: Callable[[], T],
+        reset: Callable[[T], object] | None = None,
+        *,
+        backend: str | None = None,
+        track: Literal["off", "sampled", "every"] | None = None,
     ) -> None:
-        """Everything happened in ``__new__``, which returned an implementation's pool."""
+        """Everything happened in ``__new__``, which returned an implementation's pool.
+
+        ``track``: which acquisitions record their acquire site, as for
+        :class:`nexus_pool.Pool`."""
+
+    def holders(self) -> list[Holder]:
+        """The values lent out now, one :class:`~nexus_pool.Holder` each (``slot`` is
+        ``None``: local pools have no slots), as :meth:`nexus_pool.Pool.holders`."""
+        return _holders_of(self)
 
     if TYPE_CHECKING:  # the implementations define these
 
@@ -81,10 +103,11 @@ class BoundedPool(Generic[T]):
         reset: Callable[[T], object] | None = None,
         *,
         backend: str | None = None,
+        track: Literal["off", "sampled", "every"] | None = None,
     ) -> BoundedPool[T]:
         checked = check_capacity(capacity)
         check_callables(factory, reset)
-        pool: BoundedPool[T] = _makers[0](checked, factory, reset, backend)
+        pool: BoundedPool[T] = _makers[0](checked, factory, reset, backend, check_track(track))
         return pool
 
     def __init__(
@@ -94,8 +117,17 @@ class BoundedPool(Generic[T]):
         reset: Callable[[T], object] | None = None,
         *,
         backend: str | None = None,
+        track: Literal["off", "sampled", "every"] | None = None,
     ) -> None:
-        """Everything happened in ``__new__``, which returned an implementation's pool."""
+        """Everything happened in ``__new__``, which returned an implementation's pool.
+
+        ``track``: which acquisitions record their acquire site, as for
+        :class:`nexus_pool.Pool`."""
+
+    def holders(self) -> list[Holder]:
+        """The values lent out now, one :class:`~nexus_pool.Holder` each (``slot`` is
+        ``None``: local pools have no slots), as :meth:`nexus_pool.Pool.holders`."""
+        return _holders_of(self)
 
     if TYPE_CHECKING:  # the implementations define these
 
@@ -125,7 +157,8 @@ class BoundedPool(Generic[T]):
 
 class LocalPoolMaker(Protocol):
     """Makes a local pool: ``capacity`` None for a growing :class:`Pool`, else a
-    :class:`BoundedPool` of that many values (see ``_local.py``)."""
+    :class:`BoundedPool` of that many values; ``sample_period`` as for the thread-safe pool
+    (see ``_local.py``)."""
 
     def __call__(
         self,
@@ -133,8 +166,19 @@ class LocalPoolMaker(Protocol):
         factory: Callable[[], Any],
         reset: Callable[[Any], object] | None,
         backend: str | None,
+        sample_period: int,
         /,
     ) -> Any: ...
+
+
+class _Holding(Protocol):
+    def _holding(self) -> list[tuple[int | None, float, int, tuple[str, int, str] | None, HowAcquired]]: ...
+
+
+def _holders_of(pool: object) -> list[Holder]:
+    records = cast(_Holding, pool)._holding()
+    names = thread_names()
+    return [make_holder(slot, seconds, thread, names, site, how) for slot, seconds, thread, site, how in records]
 
 
 _makers: list[LocalPoolMaker] = []

@@ -10,11 +10,14 @@ for each new pool.
 from __future__ import annotations
 
 from collections.abc import Callable
+from random import Random
+from threading import get_ident
 from time import monotonic
 from typing import TypeVar, final
 
 from ._backends._contract import FreeList
-from ._errors import PoolExhausted, ReleasedError
+from ._errors import ReleasedError
+from ._holders import HowAcquired, caller_site, exhausted, warn_held_too_long
 from ._base import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pool, Pooled, check_timeout, value_repr
 from ._slots import STALE, Home, Lease, Waiter, collecting
 from ._stats import PoolStats
@@ -114,14 +117,34 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
 class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for users, not for its facades
     """The pure facade's pool (see :class:`nexus_pool.Pool`)."""
 
-    # The counters behind stats(), kept by the acquiring thread alone.
-    __slots__ = ("__weakref__", "_acquisitions", "_exhaustions", "_high_water", "_home", "_wait_seconds")
+    # The counters behind stats(), and the sampling of acquire sites, kept by the acquiring
+    # thread alone; the leak check's schedule (see _holders.py).
+    __slots__ = (
+        "__weakref__",
+        "_acquisitions",
+        "_countdown",
+        "_exhaustions",
+        "_high_water",
+        "_home",
+        "_last_check",
+        "_next_check",
+        "_random",
+        "_sample_period",
+        "_wait_seconds",
+        "_warn_after",
+    )
 
     _home: Home[T]
     _acquisitions: int
     _exhaustions: int
     _high_water: int
     _wait_seconds: float
+    _sample_period: int
+    _countdown: int
+    _random: Random
+    _warn_after: float
+    _next_check: float
+    _last_check: float
 
     @classmethod
     def _create(
@@ -130,21 +153,30 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         factory: Callable[[], T],
         reset: Callable[[T], object] | None,
         freelist_class: type[FreeList[Lease[T]]],
+        sample_period: int,
+        warn_after: float,
     ) -> PurePool[T]:
         """A new pool; ``nexus_pool.Pool`` checked the arguments."""
         pool: PurePool[T] = object.__new__(cls)
         pool._home = Home(capacity, factory, reset, freelist_class)
         pool._acquisitions = pool._exhaustions = pool._high_water = 0
         pool._wait_seconds = 0.0
+        pool._sample_period = sample_period
+        pool._random = Random(id(pool))
+        pool._countdown = pool._next_interval()
+        pool._warn_after = warn_after
+        pool._next_check = pool._last_check = monotonic()
         return pool
 
     def try_acquire(self) -> PurePooled[T] | None:
         """A guard on a free value, or ``None`` at once when every slot is out."""
+        if self._warn_after:
+            self._check_held_too_long()
         lease = self._home.take_or_none()
         if lease is None:
             self._exhaustions += 1
             return None
-        return self._lend(lease)
+        return self._lend(lease, "sync")
 
     def acquire(self, timeout: float | None = None) -> PurePooled[T]:
         """A guard on a free value, waiting up to ``timeout`` seconds (``None``: no limit).
@@ -152,12 +184,14 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         Raises :class:`PoolExhausted` when time runs out; ``timeout=0`` never waits.
         """
         seconds = check_timeout(timeout)
+        if self._warn_after:
+            self._check_held_too_long()
         lease = self._home.take_or_none()
         if lease is None:
             lease = self._wait(seconds, timeout if type(timeout) in (int, float) and seconds is not None else seconds)
-        return self._lend(lease)
+        return self._lend(lease, "sync")
 
-    def _lend(self, lease: Lease[T]) -> PurePooled[T]:
+    def _lend(self, lease: Lease[T], how: HowAcquired) -> PurePooled[T]:
         """A new guard on ``lease`` (a dropped lease brings its slot back: see _slots.py)."""
         if lease.box["value"] is STALE:
             self._home.remake(lease)
@@ -165,10 +199,51 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         guard._lease = lease
         guard._source = home = self._home
         self._acquisitions += 1
+        lease.thread = get_ident()
+        lease.how = how
+        if self._sample_period:
+            self._countdown -= 1
+            if self._countdown <= 0:
+                self._countdown = self._next_interval()
+                lease.site = caller_site()
+            else:
+                lease.site = None
+        lease.acquired = monotonic()  # last: from here holders() lists it
         in_use = home.capacity - home.freelist.available()
         if in_use > self._high_water:
             self._high_water = in_use
         return guard
+
+    def _next_interval(self) -> int:
+        """Acquisitions until the next recorded site: ``_sample_period`` on average, at
+        random intervals (a periodic pattern of call sites cannot hide one of them)."""
+        period = self._sample_period
+        return 1 if period <= 1 else self._random.randint(1, 2 * period - 1)
+
+    def _check_held_too_long(self) -> None:
+        """Warn about the guards whose age crossed ``warn_after`` since the last look (each
+        once), at most every quarter of it; before anything is taken, so that a warning
+        turned into an error takes nothing."""
+        now = monotonic()
+        if now < self._next_check:
+            return
+        threshold, last = self._warn_after, self._last_check
+        self._last_check = now
+        self._next_check = now + threshold / 4
+        crossed = [holder for holder in self.holders() if threshold < holder.seconds <= threshold + now - last]
+        warn_held_too_long(crossed, threshold, self)
+
+    def _holding(self) -> list[tuple[int | None, float, int, tuple[str, int, str] | None, HowAcquired]]:
+        now = monotonic()
+        records = []
+        for record in self._home.records:
+            lease = record.latest()()
+            if lease is None:
+                continue
+            acquired = lease.acquired
+            if acquired is not None:
+                records.append((lease.slot, now - acquired, lease.thread, lease.site, lease.how))
+        return records
 
     def _wait(self, seconds: float | None, shown: object) -> Lease[T]:
         """The slow path of ``acquire``: every slot is out (and none was revived)."""
@@ -182,18 +257,17 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
             finally:
                 self._wait_seconds += monotonic() - started
         if lease is None:
-            raise PoolExhausted(
-                f"all {self._home.capacity} slots are in use"
-                + ("" if seconds == 0 else f" and none came back within {shown} s")
-            )
+            raise exhausted(self._home.capacity, self.holders(), None if seconds == 0 else shown)
         return lease
 
     def _waiter(self) -> Waiter[Pooled[T]]:
         home = self._home
 
         def take() -> Pooled[T] | None:
+            if self._warn_after:
+                self._check_held_too_long()
             lease = home.take_or_none()
-            return None if lease is None else self._lend(lease)
+            return None if lease is None else self._lend(lease, "async")
 
         return Waiter(take, home.waiting, self._note_wait)
 
@@ -214,6 +288,7 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
     def stats(self) -> PoolStats:
         """A snapshot of this pool's counters (see :class:`nexus_pool.PoolStats`)."""
         capacity = self._home.capacity
+        ages = [seconds for _, seconds, _, _, _ in self._holding()]
         return PoolStats(
             capacity,
             capacity - self.available(),
@@ -221,6 +296,7 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
             self._acquisitions,
             self._exhaustions,
             self._wait_seconds,
+            max(ages, default=None),
         )
 
     @property

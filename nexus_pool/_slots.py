@@ -82,6 +82,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 from ._backends._contract import FreeList, LeaseWatcher
 from ._errors import PoolShutDown
+from ._holders import HowAcquired
 
 if TYPE_CHECKING:
     from _thread import LockType as Lock
@@ -173,9 +174,16 @@ gc.callbacks.append(_note_collection)
 class Lease(Generic[T]):
     """Owns one slot and, while alive, its value (see the module docstring)."""
 
-    __slots__ = ("__weakref__", "box", "handover", "record", "slot")
+    __slots__ = ("__weakref__", "acquired", "box", "handover", "how", "record", "site", "slot", "thread")
 
     slot: int
+    acquired: float | None
+    """``time.monotonic()`` when it was lent (set last); ``None`` while free."""
+    thread: int
+    """The ident of the thread that acquired it."""
+    how: HowAcquired
+    site: tuple[str, int, str] | None
+    """Where it was acquired, when recorded (see ``_holders.py``)."""
     box: dict[str, T]
     """``{"value": value}`` while this lease holds the slot's value; empty once handed over."""
     record: Record[T]
@@ -382,6 +390,8 @@ class Home(Generic[T]):
         lease.handover = partial(handed.extend, map(box.pop, ("value",), (STALE,)))
         lease.box = box
         lease.slot = slot
+        lease.acquired = None
+        lease.site = None
         # Callbacks of weak references run newest first: the record (queue the slot,
         # in C) must run before the trigger (revive the queued slots).
         trigger = weakref.ref(lease, self.revive_soon)
@@ -398,6 +408,7 @@ class Home(Generic[T]):
 
     def give_back(self, lease: Lease[T]) -> None:
         """Store ``lease`` in the free list and wake a waiting acquirer."""
+        lease.acquired = None  # first: holders() no longer lists it
         status = self.give(lease)
         if status:
             self.freelist.settle(lease, status)

@@ -31,3 +31,7 @@ class PoolStats:
     (or ``acquire_async()``) had to wait or gave up at once (``timeout=0``)."""
     wait_seconds: float
     """Total time ``acquire()`` and ``acquire_async()`` spent waiting for a release."""
+    oldest_held: float | None = None
+    """How long the oldest lent slot has been held, in seconds (``None``: none is lent).
+    Every acquisition records its time anyway (for :meth:`nexus_pool.Pool.holders`), so this
+    is one pass over the slots when ``stats()`` is called, and costs nothing before."""

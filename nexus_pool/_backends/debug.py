@@ -8,6 +8,8 @@
   release happened and puts it in the :class:`~nexus_pool.ReleasedError`.
 * A guard returned by garbage collection instead of ``release()``/``with``: a
   ``ResourceWarning`` located at the line that acquired it, as for unclosed files.
+* A guard never released at all: at interpreter exit, a :class:`~nexus_pool.PoolLeakWarning`
+  (a ``ResourceWarning``) per slot still lent, located at the line that acquired it.
 
 The ownership check takes no lock: a lock held by a thread that a ``KeyboardInterrupt``
 cut short, or by a thread that vanished in ``os.fork()``, would hang every later
@@ -19,16 +21,18 @@ survive the fork are handed to nobody (``os.register_at_fork``).
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any, Final, NamedTuple, final
 
-from .._errors import OwnershipError
+from .._errors import OwnershipError, PoolLeakWarning
 from ._contract import FreeList, LeaseT
 from .locked import LockedFreeList
 
@@ -144,6 +148,7 @@ class DebugFreeList(FreeList[LeaseT]):
         self._owners: dict[int, _Owner | None] = {0: None}
         self._epoch = 0  # the latest epoch; may lag behind _owners for an instant
         self._acquired_at = [_UNKNOWN_SITE] * len(leases)
+        self._acquired_when = [0.0] * len(leases)
         self.watcher = _Watcher(self._acquired_at)  # not self: no reference cycle
         _live_lists.add(self)
 
@@ -194,7 +199,18 @@ class DebugFreeList(FreeList[LeaseT]):
         self._take_ownership()
         lease = self._inner_take()
         self._acquired_at[lease.slot] = _caller_site()
+        self._acquired_when[lease.slot] = time.monotonic()
         return lease
+
+    def _unreleased(self) -> list[tuple[int, _Site, float]]:
+        """The slots lent now: each with where and how long ago it was acquired."""
+        free = {lease.slot for lease in self._inner.free_leases()}
+        now = time.monotonic()
+        return [
+            (slot, site, now - self._acquired_when[slot])
+            for slot, site in enumerate(self._acquired_at)
+            if slot not in free
+        ]
 
     def handoff(self) -> None:
         me = _current_token()
@@ -228,5 +244,20 @@ def _forget_vanished_owners() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_vanished_owners)
+
+
+@atexit.register
+def _warn_about_unreleased_guards() -> None:
+    """At interpreter exit: a PoolLeakWarning for each guard of a debug pool still out,
+    located at the line that acquired it (as an unclosed file's ResourceWarning)."""
+    for freelist in list(_live_lists):
+        for slot, site, seconds in freelist._unreleased():
+            warnings.warn_explicit(
+                f"a Pooled guard (slot {slot}) was never released: it has been held for {seconds:.1f} s "
+                f"since it was acquired at {site}",
+                PoolLeakWarning,
+                filename=site.filename,
+                lineno=site.lineno,
+            )
 
 backend_class = DebugFreeList

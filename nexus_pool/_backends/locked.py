@@ -32,5 +32,9 @@ class LockedFreeList(FreeList[LeaseT]):
     def available(self) -> int:
         return len(self._free)
 
+    def free_leases(self) -> list[LeaseT]:
+        """The free leases now (a copy; for the debug backend's leak report)."""
+        return list(self._free)
+
 
 backend_class = LockedFreeList

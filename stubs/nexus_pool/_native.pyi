@@ -11,7 +11,14 @@ from nexus_pool import _base, _local_base
 class Pool(_base.Pool[Any]):  # type: ignore[misc]  # the public class is final for users
     @classmethod
     def _create(
-        cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, name: str, /
+        cls,
+        capacity: int,
+        factory: Callable[[], Any],
+        reset: Callable[[Any], object] | None,
+        name: str,
+        sample_period: int,
+        warn_after: float,
+        /,
     ) -> Any: ...
 
 @final
@@ -20,11 +27,15 @@ class Pooled(_base.Pooled[Any]): ...  # type: ignore[misc]
 @final
 class LocalPool(_local_base.Pool[Any]):  # type: ignore[misc]
     @classmethod
-    def _create(cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, /) -> Any: ...
+    def _create(
+        cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, sample_period: int, /
+    ) -> Any: ...
 
 @final
 class LocalBoundedPool(_local_base.BoundedPool[Any]):  # type: ignore[misc]
     @classmethod
-    def _create(cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, /) -> Any: ...
+    def _create(
+        cls, capacity: int, factory: Callable[[], Any], reset: Callable[[Any], object] | None, sample_period: int, /
+    ) -> Any: ...
 
 MAX_CAPACITY: int

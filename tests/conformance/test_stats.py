@@ -26,7 +26,22 @@ def test_the_snapshot_is_frozen_and_typed(backend: str) -> None:
     assert type(stats) is PoolStats
     with pytest.raises(dataclasses.FrozenInstanceError):
         stats.in_use = 1  # type: ignore[misc]
-    assert [type(getattr(stats, field.name)) for field in dataclasses.fields(stats)] == [int] * 5 + [float]
+    assert [type(getattr(stats, field.name)) for field in dataclasses.fields(stats)] == [int] * 5 + [float, type(None)]
+
+
+def test_the_oldest_holders_age(backend: str) -> None:
+    pool, _, _ = make_pool(backend, capacity=3)
+    assert pool.stats().oldest_held is None, "nothing lent: no age"
+    first = pool.acquire()
+    time.sleep(0.06)
+    second = pool.acquire()
+    oldest = pool.stats().oldest_held
+    assert oldest is not None and 0.05 <= oldest < 5
+    first.release()
+    younger = pool.stats().oldest_held
+    assert younger is not None and younger < oldest, "released slots leave the figure"
+    second.release()
+    assert pool.stats().oldest_held is None
 
 
 def test_acquisitions_in_use_and_high_water(backend: str) -> None:

@@ -219,7 +219,7 @@ def test_the_native_module_keeps_no_state_in_c_statics() -> None:
         second = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(second)
         assert second.Pool is not first.Pool and second.Pooled is not first.Pooled
-        pool = second.Pool._create(2, bytearray, None, "atomic")
+        pool = second.Pool._create(2, bytearray, None, "atomic", 64, 0.0)
         guard = pool.acquire()
         assert type(guard) is second.Pooled
         guard.release()
