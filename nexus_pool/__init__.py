@@ -17,22 +17,27 @@ from ._errors import (
     OwnershipError,
     PoolError,
     PoolExhausted,
+    PoolLeakWarning,
     PoolShutDown,
     ReleasedError,
     SharedBlockCorrupted,
 )
+from ._holders import AcquireSite, Holder
 from ._base import Pool, Pooled
 from ._stats import PoolStats
 
 __all__ = [
+    "AcquireSite",
     "AsyncAcquisition",
     "BackendUnavailable",
     "Buffer",
     "BufferPool",
+    "Holder",
     "OwnershipError",
     "Pool",
     "PoolError",
     "PoolExhausted",
+    "PoolLeakWarning",
     "PoolShutDown",
     "PoolStats",
     "Pooled",

@@ -198,7 +198,9 @@ class Pool(Generic[T]):
                 f"capacity must be <= {freelist_class.max_capacity} for backend "
                 f"{freelist_class.name!r}, got {checked}"
             )
-        sample_period = 1 if freelist_class.name == "debug" else check_track(track)
+        sample_period = check_track(track)
+        if freelist_class.name == "debug":
+            sample_period = 1  # debug records every acquire site, whatever track says
         return _makers[0](checked, factory, reset, freelist_class, sample_period, check_warn_after(warn_after))
 
     def __init__(

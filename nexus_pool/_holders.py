@@ -214,13 +214,18 @@ def warn_held_too_long(holders: Iterable[Holder], threshold: float, pool: object
 
     Called by a pool's acquire path; the warning points at the caller's line.
     """
+    level = 1  # the caller's line: the first frame outside nexus_pool
+    frame: FrameType | None = sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
     for holder in holders:
         where = f", acquired at {holder.site}" if holder.site is not None else ""
         warnings.warn(
             f"a guard of {pool!r} has been held for {holder.seconds:.1f} s (warn_after={threshold:g} s): "
             f"slot {holder.slot}, by thread {holder.thread_name!r} ({holder.thread_id}){where}",
             PoolLeakWarning,
-            stacklevel=3,
+            stacklevel=level,
         )
 
 

@@ -92,14 +92,17 @@ def test_a_module_without_a_free_list_is_refused(monkeypatch: pytest.MonkeyPatch
 def test_public_names() -> None:
     assert sorted(nexus_pool.__all__) == sorted(
         [
+            "AcquireSite",
             "AsyncAcquisition",
             "BackendUnavailable",
             "Buffer",
             "BufferPool",
+            "Holder",
             "OwnershipError",
             "Pool",
             "PoolError",
             "PoolExhausted",
+            "PoolLeakWarning",
             "PoolShutDown",
             "PoolStats",
             "Pooled",

@@ -268,3 +268,51 @@ def test_debug_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert local.Pool(object).backend == "debug"
     assert local.BoundedPool(1, object).backend == "debug"
     assert local.Pool(object, backend="locked").backend == "local"
+
+
+def test_holders_of_local_pools(backend: str) -> None:
+    """Local pools have no slots: one Holder per lent value, slot None, how "local"."""
+    for pool in (local.Pool(Factory(), backend=_backend_arg(backend), track="every"),
+                 local.BoundedPool(3, Factory(), backend=_backend_arg(backend), track="every")):  # fmt: skip
+        assert pool.holders() == []
+        first = pool.acquire()
+        second = pool.acquire()
+        holders = pool.holders()
+        assert len(holders) == 2
+        for holder in holders:
+            assert (holder.slot, holder.how, holder.thread_id) == (None, "local", threading.get_ident())
+            assert holder.site is not None and holder.site.filename == __file__
+            assert holder.site.function == "test_holders_of_local_pools"
+        first.release()
+        assert len(pool.holders()) == 1
+        del second  # a dropped guard leaves the list too
+        gc.collect()
+        assert pool.holders() == []
+
+
+def test_a_bounded_local_pool_names_its_holders_when_dry(backend: str) -> None:
+    pool = local.BoundedPool(2, Factory(), backend=_backend_arg(backend), track="every")
+    held = [pool.acquire(), pool.acquire()]
+    with pytest.raises(PoolExhausted) as raised:
+        pool.acquire()
+    message = str(raised.value)
+    assert message.startswith("all 2 values of this local.BoundedPool are in use; oldest held ")
+    assert "acquired at test_local.py:" in message and message.endswith("so acquire() does not wait")
+    assert len(raised.value.holders) == 2
+    for guard in held:
+        guard.release()
+
+
+def test_debug_warns_at_exit_about_local_guards_never_released() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from nexus_pool import local\n"
+        "pool = local.BoundedPool(2, list, backend='debug')\n"
+        "kept = pool.acquire()\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "PoolLeakWarning: a local pool's guard was never released" in done.stderr
+    assert "acquired at <string>:3 in <module>" in done.stderr
