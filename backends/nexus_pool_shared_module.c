@@ -87,6 +87,7 @@ typedef struct {
     nxs_view view;         /* base == NULL: not mapped (a failed constructor) */
     PyObject *name;        /* str: the block's name, without the leading slash */
     _Atomic int closed;    /* close() was called: pool operations raise */
+    int readonly;          /* mapped for inspection only (Block.inspect): nothing may write */
     _Atomic uint32_t cursor;  /* where the acquirer looks first (its own, never shared) */
     PyObject *weakreflist;
 } BlockObject;
@@ -149,6 +150,18 @@ check_open(BlockObject *block)
         return -1;
     }
     return 0;
+}
+
+/* check_open(), and that the block may be written (it was not mapped for inspection).
+ * `block` is kept alive by the caller. */
+static int
+check_writable(BlockObject *block)
+{
+    if (block->readonly) {
+        PyErr_Format(PyExc_ValueError, "shared block %R was opened read-only, for inspection", block->name);
+        return -1;
+    }
+    return check_open(block);
 }
 
 /* ---- Lease -------------------------------------------------------------------------- */
@@ -450,9 +463,9 @@ new_lease(BlockObject *block, uint32_t slot, uint32_t generation)
 
 /* Map `size` bytes of the open descriptor `fd`: the address, or NULL and OSError. */
 static void *
-map_descriptor(int fd, uint64_t size)
+map_descriptor(int fd, uint64_t size, int writable)
 {
-    void *base = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *base = mmap(NULL, (size_t)size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
         PyErr_SetFromErrno(PyExc_OSError);
         return NULL;
@@ -523,7 +536,7 @@ Block_create(PyTypeObject *type, PyObject *args)
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, name);
     }
     else
-        base = map_descriptor(fd, total);
+        base = map_descriptor(fd, total, 1);
     close(fd);
     if (base == NULL) {
         shm_unlink(PyUnicode_AsUTF8(path));
@@ -539,17 +552,17 @@ Block_create(PyTypeObject *type, PyObject *args)
     return block;
 }
 
-/* Block.attach(name): map an existing block, checked (SharedBlockCorrupted if it is no
- * block of ours or does not fit its size). */
+/* Map an existing block, checked (SharedBlockCorrupted if it is no block of ours or does
+ * not fit its size); `writable` 0: read-only, for inspection. */
 static PyObject *
-Block_attach(PyTypeObject *type, PyObject *name)
+open_block(PyTypeObject *type, PyObject *name, int writable)
 {
     if (check_name(name) < 0)
         return NULL;
     PyObject *path = shm_path(name);
     if (path == NULL)
         return NULL;
-    int fd = shm_open(PyUnicode_AsUTF8(path), O_RDWR, 0);
+    int fd = shm_open(PyUnicode_AsUTF8(path), writable ? O_RDWR : O_RDONLY, 0);
     Py_DECREF(path);
     if (fd < 0)
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, name);
@@ -560,7 +573,7 @@ Block_attach(PyTypeObject *type, PyObject *name)
     else if (status.st_size < 1)
         PyErr_Format(state_of(type)->corrupted_error, "shared memory %R is empty: it holds no nexus_pool block", name);
     else
-        base = map_descriptor(fd, (uint64_t)status.st_size);
+        base = map_descriptor(fd, (uint64_t)status.st_size, writable);
     close(fd);
     if (base == NULL)
         return NULL;
@@ -572,7 +585,25 @@ Block_attach(PyTypeObject *type, PyObject *name)
                      "its size", name);
         return NULL;
     }
-    return wrap_block(type, name, &view);
+    BlockObject *block = (BlockObject *)wrap_block(type, name, &view);
+    if (block != NULL)
+        block->readonly = !writable;
+    return (PyObject *)block;
+}
+
+/* Block.attach(name): map an existing block to use it. */
+static PyObject *
+Block_attach(PyTypeObject *type, PyObject *name)
+{
+    return open_block(type, name, 1);
+}
+
+/* Block.inspect(name): map an existing block read-only, to look at it (operators' tools):
+ * nothing done through it can write into the block. */
+static PyObject *
+Block_inspect(PyTypeObject *type, PyObject *name)
+{
+    return open_block(type, name, 0);
 }
 
 /* `self` is kept alive by this call; the mapping lives until its dealloc, and the new
@@ -580,7 +611,7 @@ Block_attach(PyTypeObject *type, PyObject *name)
 static PyObject *
 Block_try_acquire(BlockObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (check_open(self) < 0)
+    if (check_writable(self) < 0)
         return NULL;
     uint32_t cursor = atomic_load_explicit(&self->cursor, memory_order_relaxed);
     uint32_t generation = 0;
@@ -602,7 +633,7 @@ Block_wait(BlockObject *self, PyObject *seconds_object)
     double seconds = PyFloat_AsDouble(seconds_object);
     if (seconds == -1.0 && PyErr_Occurred())
         return NULL;
-    if (check_open(self) < 0)
+    if (check_writable(self) < 0)
         return NULL;
     int64_t timeout_ns = seconds < 0 ? -1 : seconds > 9e9 ? (int64_t)9e18 : (int64_t)(seconds * 1e9);
     int result;
@@ -624,6 +655,8 @@ Block_claim(BlockObject *self, PyObject *args)
     unsigned int slot, generation;
     if (!PyArg_ParseTuple(args, "II:claim", &slot, &generation))
         return NULL;
+    if (self->readonly)
+        return PyErr_Format(PyExc_ValueError, "shared block %R was opened read-only, for inspection", self->name);
     int result = nxs_claim(&self->view, slot, generation, atomic_load(&own_pid));
     if (result == NXS_CORRUPT)
         return corrupted(self);
@@ -654,7 +687,7 @@ Block_reclaim(BlockObject *self, PyObject *max_age_object)
     long long max_age_ns = PyLong_AsLongLong(max_age_object);
     if (max_age_ns == -1 && PyErr_Occurred())
         return NULL;
-    if (check_open(self) < 0)
+    if (check_writable(self) < 0)
         return NULL;
     int64_t reclaimed = nxs_reclaim(&self->view, max_age_ns);
     return reclaimed < 0 ? core_error(self, reclaimed) : PyLong_FromLongLong(reclaimed);
@@ -685,7 +718,7 @@ Block_lease_word(BlockObject *self, PyObject *slot_object)
 static PyObject *
 Block_close(BlockObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (!atomic_exchange(&self->closed, 1))
+    if (!atomic_exchange(&self->closed, 1) && !self->readonly)
         nxs_wake_all(&self->view);
     Py_RETURN_NONE;
 }
@@ -775,6 +808,8 @@ static PyMethodDef Block_methods[] = {
     {"create", (PyCFunction)Block_create, METH_VARARGS | METH_CLASS,
      "create(name, capacity, size): a new block, every slot free."},
     {"attach", (PyCFunction)Block_attach, METH_O | METH_CLASS, "attach(name): map an existing block, checked."},
+    {"inspect", (PyCFunction)Block_inspect, METH_O | METH_CLASS,
+     "inspect(name): map an existing block read-only, checked, to look at it."},
     {"try_acquire", (PyCFunction)Block_try_acquire, METH_NOARGS, "A lease on a free slot, or None."},
     {"wait", (PyCFunction)Block_wait, METH_O, "Sleep until a release may have freed a slot (seconds)."},
     {"claim", (PyCFunction)Block_claim, METH_VARARGS, "claim(slot, generation): the lease a handle stands for."},

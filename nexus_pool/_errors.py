@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._holders import Holder
+    from ._holders import Holder, SharedHolder
 
 __all__ = [
     "BackendUnavailable",
@@ -36,8 +36,9 @@ class PoolExhausted(PoolError, TimeoutError):
     acquired them (where that was recorded); ``holders`` lists them.
     """
 
-    holders: Sequence[Holder] = ()
-    """The pool's holders when it gave up (see :meth:`nexus_pool.Pool.holders`)."""
+    holders: Sequence[Holder | SharedHolder] = ()
+    """The pool's holders when it gave up (see :meth:`nexus_pool.Pool.holders`; a shared
+    pool's are :class:`~nexus_pool.shared.SharedHolder` records)."""
 
 
 class PoolShutDown(PoolError):

@@ -43,6 +43,7 @@ __all__ = [
     "AcquireSite",
     "Holder",
     "HowAcquired",
+    "SharedHolder",
     "check_track",
     "check_warn_after",
     "exhausted",
@@ -107,6 +108,27 @@ class Holder:
         where = f" at {self.site}" if self.site is not None else ""
         slot = "" if self.slot is None else f"slot {self.slot} "
         return f"{slot}held {self.seconds:.1f} s by thread {self.thread_name!r}{where}"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SharedHolder:
+    """One lent buffer of a shared pool, as :meth:`SharedBufferPool.holders` reports it."""
+
+    slot: int
+    state: Literal["held", "in transit"]
+    """``"held"`` by a process (acquired, or received), or ``"in transit"``: sent, and not
+    received yet."""
+    pid: int
+    """The process that holds it, or that sent it."""
+    alive: bool
+    """Whether that process still runs (a dead holder's buffer comes back by ``reclaim()``)."""
+    seconds: float
+    """Seconds since it was acquired, sent or received (its latest hand-over)."""
+
+    def __str__(self) -> str:
+        life = "" if self.alive else ", dead"
+        return f"slot {self.slot} {self.state} {self.seconds:.1f} s, pid {self.pid}{life}"
 
 
 def thread_names() -> dict[int, str]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import queue
+from collections import Counter
 import secrets
 import sys
 import threading
@@ -42,10 +43,11 @@ import time
 import weakref
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, NoReturn, Protocol, SupportsIndex, final
+from typing import TYPE_CHECKING, Final, Literal, NoReturn, Protocol, SupportsIndex, final
 
 from ._base import check_capacity, check_timeout
 from ._errors import BackendUnavailable, PoolError, PoolExhausted, ReleasedError, SharedBlockCorrupted
+from ._holders import SharedHolder
 from ._shared_handle import Handle
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ __all__ = [
     "ProducerGone",
     "SharedBlockCorrupted",
     "SharedBufferPool",
+    "SharedHolder",
     "SharedLease",
     "handles",
     "producer_alive",
@@ -201,6 +204,40 @@ def remove_orphans() -> list[str]:
     return removed
 
 
+_STATES: Final = {1: "held", 2: "in transit"}
+
+
+def shared_holders(block: Block) -> list[SharedHolder]:
+    """The lent buffers of ``block`` (SharedBlockCorrupted if a slot's state is not one of
+    ours): what the pool and the operators' tools report."""
+    now = time.monotonic_ns()
+    holders = []
+    for slot in range(block.capacity):
+        state, _generation, pid, since = block.lease_word(slot)
+        if state == 0:
+            continue
+        name = _STATES.get(state)
+        if name is None:
+            raise SharedBlockCorrupted(f"shared block {block.name!r}: slot {slot} is in a state no process writes")
+        holders.append(SharedHolder(slot, name, pid, _pid_alive(pid), max(now - since, 0) / 1e9))  # type: ignore[arg-type]
+    return holders
+
+
+def describe_shared(holders: list[SharedHolder]) -> str:
+    """``"oldest held 12.4 s (slot 2, pid 1234, dead); 3 held by pid 1234, 1 in transit"``."""
+    if not holders:
+        return ""
+    oldest = max(holders, key=lambda holder: holder.seconds)
+    life = "alive" if oldest.alive else "dead"
+    parts = [f"oldest {oldest.state} {oldest.seconds:.1f} s (slot {oldest.slot}, pid {oldest.pid}, {life})"]
+    held = Counter(holder.pid for holder in holders if holder.state == "held")
+    spread = [f"{count} held by pid {pid}" for pid, count in held.most_common(3)]
+    in_transit = sum(holder.state == "in transit" for holder in holders)
+    if in_transit:
+        spread.append(f"{in_transit} in transit")
+    return "; ".join([*parts, ", ".join(spread)])
+
+
 def _close(block: Block) -> None:
     """The producer's finalizer (close(), collection, exit): refuse further pool calls,
     wake the threads waiting in acquire(), remove the name. The mapping itself goes when
@@ -257,6 +294,13 @@ class SharedBufferPool:
         """Free buffers now (a snapshot while workers release)."""
         return self._block.available()
 
+    def holders(self) -> list[SharedHolder]:
+        """The lent buffers: slot, held or in transit, by which process, whether it still
+        runs, and for how long (a snapshot while workers release)."""
+        if self._block.closed:
+            self._block.available()  # raises: the pool is closed
+        return shared_holders(self._block)
+
     def try_acquire(self) -> SharedLease | None:
         """A lease on a free buffer, or ``None`` at once."""
         return self._block.try_acquire()
@@ -269,10 +313,15 @@ class SharedBufferPool:
         while (lease := block.try_acquire()) is None:
             remaining = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
             if remaining <= 0:
-                raise PoolExhausted(
-                    f"all {block.capacity} shared buffers are in use"
-                    + ("" if seconds == 0 else f" and none came back within {timeout} s")
-                )
+                message = f"all {block.capacity} shared buffers are in use"
+                if seconds != 0:
+                    message += f" and none came back within {timeout} s"
+                holders = shared_holders(block)
+                if holders:
+                    message += f"; {describe_shared(holders)}"
+                error = PoolExhausted(message)
+                error.holders = holders
+                raise error
             block.wait(remaining)
         return lease
 

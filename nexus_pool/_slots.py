@@ -499,7 +499,8 @@ class Home(Generic[T]):
     def _revive(self, record: Record[T]) -> None:
         slot = record.slot
         handed = record.handed
-        value = STALE if record.fresh_value_needed or not handed else handed[0]
+        # One read (C): another thread reviving the same record at once may clear it.
+        value = STALE if record.fresh_value_needed else next(iter(handed), STALE)
         lease = self._new_lease(slot, value)
         successor = lease.record
         if record.succession.setdefault("next", successor) is not successor:

@@ -5,6 +5,7 @@ from ._shared import (
     ProducerGone,
     SharedBlockCorrupted,
     SharedBufferPool,
+    SharedHolder,
     SharedLease,
     handles,
     producer_alive,
@@ -18,6 +19,7 @@ __all__ = [
     "ProducerGone",
     "SharedBlockCorrupted",
     "SharedBufferPool",
+    "SharedHolder",
     "SharedLease",
     "handles",
     "producer_alive",
@@ -25,3 +27,8 @@ __all__ = [
     "remove_orphans",
     "shared_unavailable",
 ]
+
+if __name__ == "__main__":  # python -m nexus_pool.shared list | inspect NAME | remove-orphans
+    from ._shared_cli import main
+
+    raise SystemExit(main())

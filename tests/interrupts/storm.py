@@ -99,7 +99,8 @@ class Episode:
         self.to_returner: queue.SimpleQueue[Pooled[Buffer] | None] = queue.SimpleQueue()
         self.from_helper: queue.SimpleQueue[Pooled[Buffer]] = queue.SimpleQueue()
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.returner), threading.Thread(target=self.helper)]
+        # Daemons: if this script fails, it exits with its traceback instead of waiting for them.
+        self.threads = [threading.Thread(target=self.returner, daemon=True), threading.Thread(target=self.helper, daemon=True)]
         self.held: list[Pooled[Buffer]] = []
         self.operations = 0
 
