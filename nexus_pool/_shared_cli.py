@@ -16,10 +16,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ._errors import SharedBlockCorrupted
-from ._shared import BLOCK_PREFIX, Block, _pid_alive, remove_orphans, shared_holders, shared_unavailable
+from ._shared import BLOCK_PREFIX, _pid_alive, remove_orphans, shared_holders, shared_unavailable
+
+if TYPE_CHECKING:
+    from ._shared_native import Block
 
 __all__ = ["main"]
 
@@ -38,11 +41,19 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
 
 
+def _block_type() -> type[Block]:
+    """The compiled Block type (imported once ``main`` knows it loads: the report of why
+    not is the command's to make)."""
+    from ._shared_native import Block
+
+    return Block
+
+
 def _list(out: TextIO) -> int:
     rows = [["NAME", "PRODUCER", "ALIVE", "CAPACITY", "SIZE", "IN USE", "OLDEST HOLDER"]]
     for name in _blocks():
         try:
-            block = Block.inspect(name)
+            block = _block_type().inspect(name)
             holders = shared_holders(block)
         except (OSError, SharedBlockCorrupted) as error:
             rows.append([name, "?", "?", "?", "?", "?", f"unreadable: {error}"])
@@ -71,7 +82,7 @@ def _inspect(name: str, out: TextIO, err: TextIO) -> int:
         print(f"nexus_pool.shared: {name!r} is not a nexus_pool block name (they start with {BLOCK_PREFIX!r})", file=err)
         return 2
     try:
-        block = Block.inspect(name)
+        block = _block_type().inspect(name)
         holders = shared_holders(block)
     except FileNotFoundError:
         print(f"nexus_pool.shared: no shared block {name!r}", file=err)

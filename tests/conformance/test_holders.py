@@ -226,7 +226,11 @@ def test_holders_while_other_threads_release(backend: str) -> None:
     watcher = threading.Thread(target=snapshot)
     watcher.start()
     inbox: queue.SimpleQueue[Pooled[Item] | None] = queue.SimpleQueue()
-    releaser = threading.Thread(target=lambda: [guard.release() for guard in iter(inbox.get, None)])
+    def release_all() -> None:
+        for guard in iter(inbox.get, None):
+            guard.release()
+
+    releaser = threading.Thread(target=release_all)
     releaser.start()
     for _ in range(3000):
         inbox.put(pool.acquire(timeout=10))

@@ -100,7 +100,10 @@ class Episode:
         self.from_helper: queue.SimpleQueue[Pooled[Buffer]] = queue.SimpleQueue()
         self.stop = threading.Event()
         # Daemons: if this script fails, it exits with its traceback instead of waiting for them.
-        self.threads = [threading.Thread(target=self.returner, daemon=True), threading.Thread(target=self.helper, daemon=True)]
+        self.threads = [
+            threading.Thread(target=self.returner, daemon=True),
+            threading.Thread(target=self.helper, daemon=True),
+        ]
         self.held: list[Pooled[Buffer]] = []
         self.operations = 0
 
