@@ -171,7 +171,7 @@ typedef struct {
     PyObject *monotonic;          /* time.monotonic */
     PyObject *exhausted_error;    /* _holders.exhausted(capacity, holders, waited) -> PoolExhausted */
     PyObject *warn_held;          /* _holders.warn_held_too_long(holders, threshold, pool) */
-    PyObject *package_dir;        /* str: frames of files under it are nexus_pool's own */
+    PyObject *internal_prefix;    /* str: frames of files whose path starts so are nexus_pool's own */
     PyObject *how_names[3];       /* "sync", "async", "local": see enum nxp_how */
     double longest_wait;          /* a longer timeout means no limit (_base.LONGEST_WAIT) */
 } nxp_state;
@@ -338,7 +338,7 @@ sample_now(nxp_sampler *sampler)
     return 1;
 }
 
-/* The innermost Python frame outside nexus_pool's own files (the caller's, also through
+/* The innermost Python frame outside nexus_pool's private modules (the caller's, also through
  * acquire_async's coroutine): its code (a new reference) and line in *site, or no code.
  * Each frame is held by a reference taken here while it is looked at. */
 static void
@@ -350,7 +350,7 @@ caller_site(nxp_state *state, nxp_site *site)
     Py_XINCREF(frame);
     while (frame != NULL) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        int ours = PyUnicode_Tailmatch(code->co_filename, state->package_dir, 0, PY_SSIZE_T_MAX, -1);
+        int ours = PyUnicode_Tailmatch(code->co_filename, state->internal_prefix, 0, PY_SSIZE_T_MAX, -1);
         if (ours == 0) {
             site->code = (PyObject *)code;
             site->line = PyFrame_GetLineNumber(frame);
@@ -1904,7 +1904,7 @@ native_exec(PyObject *module)
         || !(state->monotonic = import_attribute("time", "monotonic"))
         || !(state->exhausted_error = import_attribute("nexus_pool._holders", "exhausted"))
         || !(state->warn_held = import_attribute("nexus_pool._holders", "warn_crossed"))
-        || !(state->package_dir = import_attribute("nexus_pool._holders", "PACKAGE_DIR"))
+        || !(state->internal_prefix = import_attribute("nexus_pool._holders", "INTERNAL_PREFIX"))
         || !(state->how_names[NXP_SYNC] = PyUnicode_InternFromString("sync"))
         || !(state->how_names[NXP_ASYNC] = PyUnicode_InternFromString("async"))
         || !(state->how_names[NXP_LOCAL] = PyUnicode_InternFromString("local"))
@@ -1952,7 +1952,7 @@ native_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->monotonic);
     Py_VISIT(state->exhausted_error);
     Py_VISIT(state->warn_held);
-    Py_VISIT(state->package_dir);
+    Py_VISIT(state->internal_prefix);
     for (int how = 0; how < 3; how++)
         Py_VISIT(state->how_names[how]);
     return 0;
@@ -1987,7 +1987,7 @@ native_clear(PyObject *module)
     Py_CLEAR(state->monotonic);
     Py_CLEAR(state->exhausted_error);
     Py_CLEAR(state->warn_held);
-    Py_CLEAR(state->package_dir);
+    Py_CLEAR(state->internal_prefix);
     for (int how = 0; how < 3; how++)
         Py_CLEAR(state->how_names[how]);
     return 0;

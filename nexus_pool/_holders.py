@@ -36,7 +36,7 @@ from ._errors import PoolExhausted, PoolLeakWarning
 
 __all__ = [
     "SAMPLE_PERIOD",
-    "PACKAGE_DIR",
+    "INTERNAL_PREFIX",
     "TRACK_ENV_VAR",
     "TRACK_MODES",
     "WARN_AFTER_ENV_VAR",
@@ -67,9 +67,10 @@ runs dry", has the measurement)."""
 HowAcquired = Literal["sync", "async", "local"]
 """How a guard was acquired: ``acquire``/``try_acquire``, ``acquire_async``, a local pool."""
 
-PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
-"""Frames from files here are nexus_pool's own: an acquire site is the first frame outside
-(the C modules skip them too)."""
+INTERNAL_PREFIX: Final = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_")
+"""Frames of files whose path starts so (the package's private modules, ``_*.py`` and
+``_backends/``) are nexus_pool's own: an acquire site is the first frame outside them (the
+C modules skip them too). The demo and the benchmark are programs like any user's."""
 
 
 @final
@@ -157,7 +158,7 @@ def make_holder(
 def caller_site() -> tuple[str, int, str] | None:
     """The innermost frame outside nexus_pool: (file, line, function) of the user's line."""
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith(INTERNAL_PREFIX):
         frame = frame.f_back
     if frame is None:
         return None
@@ -238,7 +239,7 @@ def warn_held_too_long(holders: Iterable[Holder], threshold: float, pool: object
     """
     level = 1  # the caller's line: the first frame outside nexus_pool
     frame: FrameType | None = sys._getframe(0)
-    while frame is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith(INTERNAL_PREFIX):
         frame = frame.f_back
         level += 1
     for holder in holders:

@@ -41,7 +41,8 @@ def test_the_command_line() -> None:
 @pytest.mark.parametrize(
     ("arguments", "complaint"),
     [
-        (["--workers", "0"], "--workers must be at least 1"),
+        (["--workers", "-1"], "--workers must be at least 0"),
+        (["--slow-worker", "-1"], "--slow-worker must be at least 0 seconds"),
         (["--capacity", "0"], "--capacity must be at least 1"),
         (["--seconds", "-1"], "--seconds must be more than 0"),
         (["--backend", "fast"], "invalid choice: 'fast'"),
@@ -52,3 +53,21 @@ def test_bad_arguments_are_named(arguments: list[str], complaint: str, capsys: p
         demo.main(arguments)
     assert exit_info.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+def test_a_stalled_parser_reports_the_holders() -> None:
+    """With no worker the pool runs dry: after a second the parser names who holds the
+    buffers (the acquire site is the demo's own line), and the run ends, checked."""
+    out = io.StringIO()
+    demo.run(workers=0, seconds=5, capacity=3, backend=None, out=out)
+    printed = out.getvalue()
+    assert "the parser has waited 1 s for a buffer: all 3 slots are in use" in printed
+    assert "3 acquired at demo.py:" in printed and " in run" in printed
+    assert printed.count("    slot ") == 3
+    assert "no worker will ever release one: stopping" in printed
+
+
+def test_a_slow_worker_stalls_the_parser_and_the_report_says_so() -> None:
+    out = io.StringIO()
+    demo.run(workers=1, seconds=1.5, capacity=2, backend=None, slow_worker=1.3, out=out)
+    assert "the parser has waited 1 s for a buffer" in out.getvalue()

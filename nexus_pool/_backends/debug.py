@@ -38,7 +38,8 @@ from .locked import LockedFreeList
 
 __all__ = ["DebugFreeList", "backend_class"]
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_INTERNAL_PREFIX = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_")
+"""nexus_pool's private modules (``_*.py``, ``_backends/``): a site is the first frame outside."""
 
 
 class _Site(NamedTuple):
@@ -56,7 +57,7 @@ _UNKNOWN_SITE: Final = _Site("<unknown>", 0, "<unknown>")
 def _caller_site() -> _Site:
     """The innermost frame outside nexus_pool: the user's line that called into the pool."""
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_PREFIX):
         frame = frame.f_back
     if frame is None:
         return _UNKNOWN_SITE

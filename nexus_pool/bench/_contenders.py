@@ -48,6 +48,7 @@ class Contender:
     fresh: str = ""  # not a pool: a new bytes per chunk through a "bounded" or "unbounded" queue
     buffers: str = ""  # nexus_pool.BufferPool on this backend: the file scenarios only
     process: str = ""  # a process fan-out (_processes.KINDS): the process scenarios only
+    track: str = ""  # nexus_pool with this track= (not the default): the same-thread cycles only
 
 
 def _the_handle(handle: bytearray) -> bytearray:
@@ -58,8 +59,10 @@ def _the_handle(handle: bytearray) -> bytearray:
 class _NexusPool:
     """nexus_pool itself, on one facade: guards as handles."""
 
-    def __init__(self, facade: str, backend: str, capacity: int, factory: Factory, reset: Reset) -> None:
-        self.pool = pool_on(facade, capacity, factory, reset, backend=backend)
+    def __init__(
+        self, facade: str, backend: str, capacity: int, factory: Factory, reset: Reset, track: str | None = None
+    ) -> None:
+        self.pool = pool_on(facade, capacity, factory, reset, backend=backend, track=track)  # type: ignore[arg-type]
         self.try_acquire = self.pool.try_acquire
         self.acquire = self.pool.acquire
         probe = self.pool.acquire()
@@ -259,9 +262,23 @@ def facade_backend_pairs() -> list[tuple[str, str]]:
 
 def contenders() -> list[Contender]:
     """Every contender available here: nexus_pool's backends first, then the others."""
+    pairs = facade_backend_pairs()
     found = [
         Contender(f"nexus_pool {facade}[{backend}]", partial(_NexusPool, facade, backend), guards=True)
-        for facade, backend in facade_backend_pairs()
+        for facade, backend in pairs
+    ]
+    # What recording acquire sites costs: the default (track="sampled") beside "off" and
+    # "every", on the fastest pair, in the same-thread cycles.
+    facade, backend = pairs[0]
+    found += [
+        Contender(
+            f"nexus_pool {facade}[{backend}] track={track}",
+            partial(_NexusPool, facade, backend, track=track),
+            guards=True,
+            track=track,
+            note=f'track="{track}" (the default samples)',
+        )
+        for track in ("off", "every")
     ]
     found += [
         Contender(

@@ -45,7 +45,7 @@ class Scenario:
 
 def scenarios() -> list[Scenario]:
     found = [
-        Scenario("cycle", "same thread: try_acquire() + release()", "cycle", same_thread_cycle, _pools),
+        Scenario("cycle", "same thread: try_acquire() + release()", "cycle", same_thread_cycle, _cycling),
         Scenario("with", "same thread: with pool.acquire(0)", "cycle", with_block, lambda c: c.guards),
     ]
     found += [
@@ -120,7 +120,12 @@ _data_files: dict[int, DataFile] = {}
 
 def _pools(contender: Contender) -> bool:
     """The scenarios that drive a pool through the contenders' common shape."""
-    return not (contender.fresh or contender.buffers or contender.process)
+    return not (contender.fresh or contender.buffers or contender.process or contender.track)
+
+
+def _cycling(contender: Contender) -> bool:
+    """The same-thread cycles: every pool, and nexus_pool under each tracking mode."""
+    return _pools(contender) or bool(contender.track)
 
 
 def _wakeup_scenario(contender: Contender, sizes: Sizes, clock_cost: float) -> Run:
