@@ -6,6 +6,8 @@ The same functions also run under pytest, so every line here is real, working co
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Literal
 
 from typing_extensions import assert_type
 
@@ -114,3 +116,36 @@ def test_shared_buffer_pools() -> None:
             assert_type(buffer, memoryview)
         assert_type(pool.reclaim(transit_max_age=1.0), int)
         assert_type(shared.producer_alive(pool.name), bool)
+
+
+def test_holders_and_leak_tracking() -> None:
+    from nexus_pool import AcquireSite, Holder, PoolExhausted, PoolLeakWarning
+
+    pool = Pool(2, bytearray, track="every", warn_after=60.0)
+    guard = pool.acquire()
+    holders = pool.holders()
+    assert_type(holders, list[Holder])
+    holder = holders[0]
+    assert_type(holder.slot, int | None)
+    assert_type(holder.seconds, float)
+    assert_type(holder.thread_id, int)
+    assert_type(holder.thread_name, str)
+    assert_type(holder.site, AcquireSite | None)
+    if holder.site is not None:
+        assert_type(holder.site.lineno, int)
+    assert_type(holder.how, Literal["sync", "async", "local"])
+    assert_type(pool.stats().oldest_held, float | None)
+    assert issubclass(PoolLeakWarning, ResourceWarning)
+    try:
+        pool.acquire(0)
+        pool.acquire(0)
+    except PoolExhausted as error:
+        assert_type(error.holders, Sequence[Holder | shared.SharedHolder])
+    guard.release()
+    assert_type(local.Pool(bytearray, track="off").holders(), list[Holder])
+    assert_type(local.BoundedPool(1, bytearray, track="sampled").holders(), list[Holder])
+    assert_type(BufferPool(2, 64, track="every", warn_after=5).holders(), list[Holder])
+    if not shared.shared_unavailable():
+        with shared.SharedBufferPool(1, 64) as buffers:
+            assert_type(buffers.holders(), list[shared.SharedHolder])
+            assert_type(buffers.closed, bool)
