@@ -98,11 +98,11 @@ class BdistWheel(bdist_wheel):
         return super().get_tag()
 
 
-# The native facade (Pool and Pooled as C types) links the same C free list as the cffi
-# module that backs the pure facade's `atomic` backend.
+# The native facade (Pool and Pooled as C types) compiles in the same C free list as the
+# cffi module that backs the pure facade's `atomic` backend.
 NATIVE_FACADE = Extension(
     "nexus_pool._native",
-    sources=["backends/nexus_pool_native.c", "backends/nexus_pool_freelist.c"],
+    sources=["backends/nexus_pool_native.c"],  # it #includes nexus_pool_freelist.c (see there)
     include_dirs=["backends"],
     extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden"],
     optional=True,

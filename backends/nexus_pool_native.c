@@ -40,7 +40,10 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "nexus_pool_freelist.h"
+/* The free list is compiled into this file, not linked: its pop and push are then inlined
+ * into the acquire and release paths (a few ns of a ~60 ns cycle). The cffi module of the
+ * pure facade's atomic backend compiles the same file on its own. */
+#include "nexus_pool_freelist.c"
 
 /* ---- compatibility shims (CPython 3.10 - 3.14) ------------------------------------- */
 
@@ -133,6 +136,15 @@ nxp_error_chain(nxp_error earlier)
     nxp_error_restore(current);
 }
 
+/* The calling thread's ident, as threading.get_ident() gives it: PyThread_get_thread_ident
+ * without the call (pthread_self reads a register). */
+#ifdef _POSIX_THREADS
+#  include <pthread.h>
+#  define NXP_THREAD_IDENT() ((int64_t)(unsigned long)pthread_self())
+#else
+#  define NXP_THREAD_IDENT() ((int64_t)PyThread_get_thread_ident())
+#endif
+
 /* Nanoseconds of a monotonic clock that is cheap to read: ages of holders need a few
  * milliseconds of resolution, and the coarse clock costs a quarter of the fine one. */
 static inline int64_t
@@ -188,12 +200,20 @@ state_of(PyTypeObject *type)
 
 /* ---- the objects -------------------------------------------------------------------- */
 
+/* A Pool keeps the memory of a few of its dead guards and makes its next guards in it,
+ * instead of freeing and allocating one per acquisition: that pays for recording who
+ * holds each slot (holders()). GIL builds only (the GIL serialises the spares); only
+ * guards the collector never finalized are kept, whose memory is exactly as fresh. */
+#define NXP_SPARE_GUARDS 8
+
 enum nxp_how { NXP_SYNC = 0, NXP_ASYNC = 1, NXP_LOCAL = 2 };
 
-/* Where an acquisition happened, when it was recorded: the caller's code and line. */
+/* Where an acquisition happened, when it was recorded: the caller's code and where in it.
+ * From 3.11 the instruction's offset, turned into a line only when holders() asks (the
+ * line table's walk is most of what recording a site would otherwise cost). */
 typedef struct {
     PyObject *code;   /* a code object (strong), or NULL: not recorded */
-    int line;
+    int line;         /* the line; from 3.11, the offset of the instruction (f_lasti) */
 } nxp_site;
 
 /* Who holds a slot of a Pool, written by the acquiring thread at each acquisition and
@@ -243,6 +263,10 @@ typedef struct {
     int64_t warn_after_ns;    /* warn about guards held longer; 0: never */
     nxp_count next_check_ns;  /* when the acquire path next looks for them */
     nxp_count last_check_ns;  /* when it last looked */
+#ifndef Py_GIL_DISABLED
+    struct PooledObject *spare_guards[NXP_SPARE_GUARDS];  /* memory of dead guards, reused */
+    int spare_count;
+#endif
 } PoolObject;
 
 /* nexus_pool.local's pools (both kinds): one thread acquires and releases, so the free
@@ -353,7 +377,11 @@ caller_site(nxp_state *state, nxp_site *site)
         int ours = PyUnicode_Tailmatch(code->co_filename, state->internal_prefix, 0, PY_SSIZE_T_MAX, -1);
         if (ours == 0) {
             site->code = (PyObject *)code;
+#if PY_VERSION_HEX >= 0x030B0000
+            site->line = PyFrame_GetLasti(frame);
+#else
             site->line = PyFrame_GetLineNumber(frame);
+#endif
             break;
         }
         Py_DECREF(code);
@@ -375,6 +403,9 @@ site_tuple(PyObject *code_object, int line)
     if (code_object == NULL)
         Py_RETURN_NONE;
     PyCodeObject *code = (PyCodeObject *)code_object;  /* kept alive by the caller's reference */
+#if PY_VERSION_HEX >= 0x030B0000
+    line = PyCode_Addr2Line(code, line);
+#endif
     return Py_BuildValue("(OiO)", code->co_filename, line, code->co_name);
 }
 
@@ -724,6 +755,19 @@ Pooled_dealloc(PooledObject *self)
         return;  /* resurrected by the finalizer */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
+#ifndef Py_GIL_DISABLED
+    PoolObject *pool = self->slot == NXP_LOCAL_SLOT ? NULL : (PoolObject *)self->owner;
+    if (pool != NULL && pool->spare_count < NXP_SPARE_GUARDS && self->value == NULL
+        && !PyObject_GC_IsFinalized((PyObject *)self)) {
+        /* Kept by its pool (held alive by self->owner until the last line): the pool's
+         * dealloc frees its spares, this one included. */
+        pool->spare_guards[pool->spare_count++] = self;
+        self->owner = NULL;
+        Py_DECREF(type);
+        Py_DECREF(pool);
+        return;
+    }
+#endif
     Pooled_clear(self);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
@@ -770,7 +814,16 @@ static PyType_Spec Pooled_spec = {
 static PyObject *
 new_guard(PyTypeObject *guard_type, PyObject *owner, PyObject *value, Py_ssize_t slot)
 {
-    PooledObject *guard = PyObject_GC_New(PooledObject, guard_type);
+    PooledObject *guard;
+#ifndef Py_GIL_DISABLED
+    PoolObject *pool = slot == NXP_LOCAL_SLOT ? NULL : (PoolObject *)owner;
+    if (pool != NULL && pool->spare_count > 0) {
+        guard = pool->spare_guards[--pool->spare_count];
+        PyObject_Init((PyObject *)guard, guard_type);  /* a reference to its type, as new */
+    }
+    else
+#endif
+        guard = PyObject_GC_New(PooledObject, guard_type);
     if (guard == NULL)
         return NULL;
     guard->owner = Py_NewRef(owner);
@@ -840,7 +893,7 @@ note_holder(PoolObject *pool, Py_ssize_t slot, int64_t now, int64_t serial, int 
 {
     nxp_holding *holding = &pool->holding[slot];
     NXP_SET(holding->acquired_ns, now);
-    NXP_SET(holding->thread, (int64_t)PyThread_get_thread_ident());
+    NXP_SET(holding->thread, NXP_THREAD_IDENT());
     NXP_SET(holding->serial, serial);
     NXP_SET(holding->how, how);
     if (!sample_now(&pool->sampler))
@@ -1275,6 +1328,10 @@ Pool_dealloc(PoolObject *self)
     Py_CLEAR(self->name);
     Py_CLEAR(self->wakeup);
     Py_CLEAR(self->guard_type);
+#ifndef Py_GIL_DISABLED
+    while (self->spare_count > 0)
+        PyObject_GC_Del(self->spare_guards[--self->spare_count]);
+#endif
     for (Py_ssize_t slot = 0; slot < self->capacity; slot++)
         Py_CLEAR(self->holding[slot].site.code);
     PyMem_Free(self->holding);
@@ -1524,7 +1581,7 @@ local_lend(LocalPoolObject *pool, int grow)
     }
     PooledObject *lent = (PooledObject *)guard;  /* ours alone until returned */
     lent->acquired_ns = nxp_now_ns();
-    lent->thread = (int64_t)PyThread_get_thread_ident();
+    lent->thread = NXP_THREAD_IDENT();
     if (sample_now(&pool->sampler))
         caller_site(STATE(pool), &lent->site);
     NXP_BEGIN_CRITICAL_SECTION(pool);
