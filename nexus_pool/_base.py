@@ -216,7 +216,7 @@ class Pool(Generic[T]):
         """Everything happened in ``__new__``, which returned a facade's pool.
 
         ``track`` says which acquisitions record their acquire site (``"off"``,
-        ``"sampled"``: about one in 64, the default, or ``"every"``; ``debug`` records every
+        ``"sampled"``: about one in 16, the default, or ``"every"``; ``debug`` records every
         one); ``None`` reads the environment variable ``NEXUS_POOL_TRACK``. ``warn_after``
         (seconds; ``None`` reads ``NEXUS_POOL_WARN_AFTER``, unset: never) makes a guard held
         longer than that produce one :class:`~nexus_pool.PoolLeakWarning`.

@@ -56,7 +56,11 @@ def test_tiny_run_reports_every_scenario_and_contender() -> None:
         assert "nexus_pool native[atomic]" in nexus, "the native facade was not measured"
     assert nexus | {"floor: deque pop+clear+append", "queue.LifoQueue", "queue.SimpleQueue",
                     "collections.deque", "lock + list"} <= set(by_key["cycle"])  # fmt: skip
-    assert set(by_key["with"]) == nexus
+    tracking = {"nexus_pool track=off", "nexus_pool track=every"}
+    assert set(by_key["with"]) == nexus | tracking, "the tracking modes run beside the default"
+    assert tracking <= set(by_key["cycle"])
+    for key in ("return-2", "barrier-2", "fan-out", "file-4KiB"):
+        assert not tracking & set(by_key[key]), "the tracking modes run the same-thread cycles only"
     assert "collections.deque" not in by_key["return-3"], "a pool that cannot wait has no cross-thread row"
     for key in files:
         rows = by_key[key]

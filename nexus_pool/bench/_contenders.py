@@ -272,11 +272,11 @@ def contenders() -> list[Contender]:
     facade, backend = pairs[0]
     found += [
         Contender(
-            f"nexus_pool {facade}[{backend}] track={track}",
+            f"nexus_pool track={track}",
             partial(_NexusPool, facade, backend, track=track),
             guards=True,
             track=track,
-            note=f'track="{track}" (the default samples)',
+            note=f'{facade}[{backend}] with track="{track}" (the default samples)',
         )
         for track in ("off", "every")
     ]
