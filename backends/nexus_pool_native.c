@@ -22,7 +22,8 @@
  * holds a pointer that a concurrent release could free (a failed reset drops the value).
  *
  * Life cycle: the types refuse tp_new (and so object.__new__ and copyreg's
- * reconstructor); a pool is made only by Pool._create, which makes every part, the
+ * reconstructor); a pool is made only by Pool._create (on Pool, or on BufferPool, its one
+ * subclass: nexus_pool.BufferPool's native implementation), which makes every part, the
  * values included, before the object exists, so the garbage collector (gc.get_objects())
  * never shows a pool that is not whole. tp_clear (the collector breaking a cycle through
  * a pool) leaves the pool shut down, never half usable.
@@ -163,6 +164,7 @@ nxp_now_ns(void)
 
 typedef struct {
     PyTypeObject *pool_type;
+    PyTypeObject *buffer_pool_type;  /* pool_type and nexus_pool._buffers.BufferPool */
     PyTypeObject *pooled_type;
     PyTypeObject *local_pool_type;
     PyTypeObject *local_bounded_type;
@@ -188,8 +190,11 @@ typedef struct {
     double longest_wait;          /* a longer timeout means no limit (_base.LONGEST_WAIT) */
 } nxp_state;
 
-/* The state of the module that made `type` (one of this module's types, which cannot be
- * subclassed). The type keeps its module alive, and every instance keeps its type. */
+static struct PyModuleDef native_module;
+
+/* The state of the module that made `type` (one of this module's types: only Pool can be
+ * subclassed, and only the types this module makes can have instances). The type keeps
+ * its module alive, and every instance keeps its type. */
 static inline nxp_state *
 state_of(PyTypeObject *type)
 {
@@ -319,7 +324,7 @@ refuse_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kw
      * object.__new__ for a type whose own tp_new is not object's. */
     PyErr_Format(PyExc_TypeError,
                  "%s objects are made by their pool, not directly: use nexus_pool.Pool(...), "
-                 "nexus_pool.local.Pool(...) or nexus_pool.local.BoundedPool(...)",
+                 "nexus_pool.BufferPool(...), nexus_pool.local.Pool(...) or nexus_pool.local.BoundedPool(...)",
                  type->tp_name);
     return NULL;
 }
@@ -1252,6 +1257,14 @@ Pool_capacity(PoolObject *self, void *Py_UNUSED(closure))
     return PyLong_FromSsize_t(self->capacity);
 }
 
+/* `self` is kept alive by this call. reset is set at creation and dropped only by tp_clear,
+ * which runs with every other thread stopped (as the release path reads it). */
+static PyObject *
+Pool_reset(PoolObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->reset != NULL ? self->reset : Py_None);
+}
+
 /* `self` is kept alive by this call. */
 static PyObject *
 Pool_backend(PoolObject *self, void *Py_UNUSED(closure))
@@ -1382,7 +1395,16 @@ free_values(PyObject **values, Py_ssize_t count)
 static PyObject *
 Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
 {
-    nxp_state *state = state_of(type);
+    /* Pool is a base type only for BufferPool: a subclass made elsewhere has no module
+     * state, and gets no instance. */
+    PyObject *module = PyType_GetModule(type);  /* borrowed */
+    nxp_state *state = module != NULL && PyModule_GetDef(module) == &native_module ? PyModule_GetState(module) : NULL;
+    if (state == NULL || (type != state->pool_type && type != state->buffer_pool_type)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s cannot make pools: use nexus_pool.Pool(...) or nexus_pool.BufferPool(...)",
+                     type->tp_name);
+        return NULL;
+    }
     if (nargs != 6) {
         PyErr_SetString(PyExc_TypeError, "_create(capacity, factory, reset, name, sample_period, warn_after)");
         return NULL;
@@ -1481,6 +1503,7 @@ static PyMethodDef Pool_methods[] = {
 
 static PyGetSetDef Pool_getset[] = {
     {"capacity", (getter)Pool_capacity, NULL, "The number of slots, fixed at construction.", NULL},
+    {"_reset", (getter)Pool_reset, NULL, "The reset the pool was made with (None: none).", NULL},
     {"backend", (getter)Pool_backend, NULL, "The name of the backend in use.", NULL},
     {"facade", (getter)Pool_facade, NULL, "'native': this pool is the C implementation.", NULL},
     {"is_shutdown", (getter)Pool_is_shutdown, NULL, "Whether shutdown() was called.", NULL},
@@ -1510,8 +1533,27 @@ static PyType_Spec Pool_spec = {
     "nexus_pool._native.Pool",
     sizeof(PoolObject),
     0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,  /* a base for BufferPool */
     Pool_slots,
+};
+
+/* nexus_pool.BufferPool's native implementation: a Pool whose bases put the public
+ * class's size, zero and repr first (see native_exec). Same layout, same slots. */
+static PyType_Slot BufferPool_slots[] = {
+    {Py_tp_new, refuse_new},
+    {Py_tp_dealloc, Pool_dealloc},
+    {Py_tp_traverse, Pool_traverse},
+    {Py_tp_clear, Pool_clear},
+    {Py_tp_doc, "A fixed set of byte buffers (the native facade's buffer pool)."},
+    {0, NULL},
+};
+
+static PyType_Spec BufferPool_spec = {
+    "nexus_pool._native.BufferPool",
+    sizeof(PoolObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    BufferPool_slots,
 };
 
 /* ---- local pools (nexus_pool.local) ------------------------------------------------- */
@@ -1979,6 +2021,19 @@ native_exec(PyObject *module)
         || !(state->local_bounded_type
              = make_type(module, &LocalBounded_spec, "nexus_pool._local_base", "BoundedPool", "LocalBoundedPool")))
         return -1;
+    /* The public BufferPool first: its size, zero and __repr__ come before Pool's. */
+    PyObject *public_buffer_pool = import_attribute("nexus_pool._buffers", "BufferPool");
+    if (public_buffer_pool == NULL)
+        return -1;
+    PyObject *bases = PyTuple_Pack(2, public_buffer_pool, (PyObject *)state->pool_type);
+    Py_DECREF(public_buffer_pool);
+    if (bases == NULL)
+        return -1;
+    state->buffer_pool_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &BufferPool_spec, bases);
+    Py_DECREF(bases);
+    if (state->buffer_pool_type == NULL
+        || PyModule_AddObjectRef(module, "BufferPool", (PyObject *)state->buffer_pool_type) < 0)
+        return -1;
     return 0;
 }
 
@@ -1989,6 +2044,7 @@ native_traverse(PyObject *module, visitproc visit, void *arg)
     if (state == NULL)
         return 0;
     Py_VISIT(state->pool_type);
+    Py_VISIT(state->buffer_pool_type);
     Py_VISIT(state->pooled_type);
     Py_VISIT(state->local_pool_type);
     Py_VISIT(state->local_bounded_type);
@@ -2024,6 +2080,7 @@ native_clear(PyObject *module)
     if (state == NULL)
         return 0;
     Py_CLEAR(state->pool_type);
+    Py_CLEAR(state->buffer_pool_type);
     Py_CLEAR(state->pooled_type);
     Py_CLEAR(state->local_pool_type);
     Py_CLEAR(state->local_bounded_type);

@@ -31,12 +31,14 @@ __all__ = [
     "LONGEST_WAIT",
     "RELEASED_MESSAGE",
     "Pool",
+    "PoolKind",
     "PoolMaker",
     "Pooled",
     "check_callables",
     "check_capacity",
     "check_timeout",
     "install_maker",
+    "make_pool",
     "value_repr",
 ]
 
@@ -192,16 +194,7 @@ class Pool(Generic[T]):
     ) -> Pool[T]:
         checked = check_capacity(capacity)
         check_callables(factory, reset)
-        freelist_class = select(backend)
-        if checked > freelist_class.max_capacity:
-            raise ValueError(
-                f"capacity must be <= {freelist_class.max_capacity} for backend "
-                f"{freelist_class.name!r}, got {checked}"
-            )
-        sample_period = check_track(track)
-        if freelist_class.name == "debug":
-            sample_period = 1  # debug records every acquire site, whatever track says
-        return _makers[0](checked, factory, reset, freelist_class, sample_period, check_warn_after(warn_after))
+        return make_pool("pool", checked, factory, reset, backend, track, warn_after)
 
     def __init__(
         self,
@@ -304,13 +297,18 @@ class Pool(Generic[T]):
         raise TypeError("Pool objects cannot be copied or pickled: they own their values")
 
 
+PoolKind = Literal["pool", "buffers"]
+"""What a maker makes: a :class:`Pool`, or a :class:`nexus_pool.BufferPool` (a subclass)."""
+
+
 class PoolMaker(Protocol):
-    """Makes a new pool on the implementation that serves its backend (see ``_facade.py``):
-    ``sample_period`` (0: record no acquire site, 1: every one, n: about one in n) and
-    ``warn_after`` (seconds; 0.0: never) are checked already."""
+    """Makes a new pool of ``kind`` on the implementation that serves its backend (see
+    ``_facade.py``): ``sample_period`` (0: record no acquire site, 1: every one, n: about one
+    in n) and ``warn_after`` (seconds; 0.0: never) are checked already."""
 
     def __call__(
         self,
+        kind: PoolKind,
         capacity: int,
         factory: Callable[[], Any],
         reset: Callable[[Any], object] | None,
@@ -328,3 +326,25 @@ _makers: list[PoolMaker] = []
 def install_maker(maker: PoolMaker) -> None:
     """Make ``maker`` the function that ``Pool(...)`` calls once its arguments are checked."""
     _makers[:] = [maker]
+
+
+def make_pool(
+    kind: PoolKind,
+    capacity: int,
+    factory: Callable[[], Any],
+    reset: Callable[[Any], object] | None,
+    backend: str | None,
+    track: Literal["off", "sampled", "every"] | None,
+    warn_after: float | None,
+) -> Pool[Any]:
+    """Check the keyword arguments every pool takes, and make the pool (``capacity``,
+    ``factory`` and ``reset`` are checked already)."""
+    freelist_class = select(backend)
+    if capacity > freelist_class.max_capacity:
+        raise ValueError(
+            f"capacity must be <= {freelist_class.max_capacity} for backend {freelist_class.name!r}, got {capacity}"
+        )
+    sample_period = check_track(track)
+    if freelist_class.name == "debug":
+        sample_period = 1  # debug records every acquire site, whatever track says
+    return _makers[0](kind, capacity, factory, reset, freelist_class, sample_period, check_warn_after(warn_after))

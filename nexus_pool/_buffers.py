@@ -1,4 +1,4 @@
-"""Fixed-size byte buffers for ``readinto`` / ``recv_into`` pipelines: :func:`BufferPool`.
+"""Fixed-size byte buffers for ``readinto`` / ``recv_into`` pipelines: :class:`BufferPool`.
 
 A pool of :class:`Buffer` values, each a ``bytearray`` of a fixed size made up front and
 never resized (a memoryview held by the buffer pins its size: ``bytearray`` refuses to
@@ -6,9 +6,10 @@ resize while exported), plus the filled length, which travels with the buffer th
 queue, so nobody carries ``(guard, n)`` by hand. ``readinto`` and ``recv_into`` fill it,
 looping over short reads, and report the end of input by returning 0.
 
-The pool is an ordinary :class:`nexus_pool.Pool` of buffers: the same guards, backends,
-guarantees and native facade; releasing a guard resets its buffer (length 0, and with
-``zero=True`` every byte zeroed by one memoryview assignment, memory speed).
+The pool is an ordinary :class:`nexus_pool.Pool` of buffers, a subclass each facade
+implements beside its ``Pool``: the same guards, backends, guarantees and native facade;
+releasing a guard resets its buffer (length 0, and with ``zero=True`` every byte zeroed by
+one memoryview assignment, memory speed).
 
 Why not ``Pool(64, bytearray, bytearray.clear)``: after its first release that buffer is
 empty, and ``f.readinto(empty)`` returns 0, which reads as end of file.
@@ -17,11 +18,13 @@ empty, and ``f.readinto(empty)`` returns 0, which reads as end of file.
 from __future__ import annotations
 
 import operator
-from typing import Literal, NoReturn, Protocol, SupportsIndex, final
+from functools import partial
+from typing import TYPE_CHECKING, Literal, NoReturn, Protocol, SupportsIndex, final
 
-from ._base import Pool, check_capacity
+from ._base import Pool, check_capacity, make_pool
+from ._errors import PoolShutDown
 
-__all__ = ["Buffer", "BufferPool"]
+__all__ = ["Buffer", "BufferPool", "BufferReset"]
 
 
 class _ReadsInto(Protocol):
@@ -136,12 +139,16 @@ class Buffer:
         raise TypeError("Buffer objects belong to their pool: send the guard, or bytes(buffer.filled)")
 
 
-class _Reset:
-    """A buffer pool's reset: forget the length; with ``zero``, clear every byte."""
+@final
+class BufferReset:
+    """A buffer pool's reset: forget the length; with ``zero``, clear every byte. The pool
+    keeps it, and reads its buffers' size and ``zero`` from it."""
 
-    __slots__ = ("_zeros",)
+    __slots__ = ("_zeros", "size", "zero")
 
     def __init__(self, size: int, zero: bool) -> None:
+        self.size = size
+        self.zero = zero
         self._zeros = bytes(size) if zero else None
 
     def __call__(self, buffer: Buffer) -> None:
@@ -150,30 +157,86 @@ class _Reset:
             buffer._view[:] = self._zeros  # a memoryview assignment: one memcpy
 
 
-def BufferPool(  # noqa: N802 - it makes a pool, and reads as a class at the call site
-    capacity: SupportsIndex,
-    size: SupportsIndex,
-    *,
-    zero: bool = False,
-    backend: str | None = None,
-    track: Literal["off", "sampled", "every"] | None = None,
-    warn_after: float | None = None,
-) -> Pool[Buffer]:
+class BufferPool(Pool[Buffer]):  # type: ignore[misc]  # Pool is final for users, not for the package
     """A pool of ``capacity`` :class:`Buffer` objects of ``size`` bytes, all made now.
 
-    ``zero=True`` zeroes a buffer's bytes at every release (data from one lease never
-    reaches the next). ``backend``, ``track`` and ``warn_after`` as for
-    :class:`nexus_pool.Pool`.
+    An ordinary :class:`~nexus_pool.Pool` of buffers (``isinstance(pool, Pool)`` holds):
+    the same guards, backends, guarantees and native facade. ``zero=True`` zeroes a
+    buffer's bytes at every release (data from one lease never reaches the next).
+    ``backend``, ``track`` and ``warn_after`` as for :class:`nexus_pool.Pool`.
     """
-    checked = check_capacity(capacity)  # named before size: the pool's own argument order
-    if isinstance(size, bool):
-        raise TypeError("size must be an int, not bool")
-    try:
-        nbytes = operator.index(size)
-    except TypeError:
-        raise TypeError(f"size must be an int, not {type(size).__name__}") from None
-    if nbytes < 1:
-        raise ValueError(f"size must be >= 1 byte, got {nbytes}")
-    return Pool(
-        checked, lambda: Buffer(nbytes), _Reset(nbytes, zero), backend=backend, track=track, warn_after=warn_after
-    )
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        capacity: SupportsIndex,
+        size: SupportsIndex,
+        *,
+        zero: bool = False,
+        backend: str | None = None,
+        track: Literal["off", "sampled", "every"] | None = None,
+        warn_after: float | None = None,
+    ) -> BufferPool:
+        checked = check_capacity(capacity)  # named before size: the pool's own argument order
+        if isinstance(size, bool):
+            raise TypeError("size must be an int, not bool")
+        try:
+            nbytes = operator.index(size)
+        except TypeError:
+            raise TypeError(f"size must be an int, not {type(size).__name__}") from None
+        if nbytes < 1:
+            raise ValueError(f"size must be >= 1 byte, got {nbytes}")
+        if not isinstance(zero, bool):
+            raise TypeError(f"zero must be a bool, not {type(zero).__name__}")
+        made = make_pool(
+            "buffers", checked, partial(Buffer, nbytes), BufferReset(nbytes, zero), backend, track, warn_after
+        )
+        assert isinstance(made, BufferPool)
+        return made
+
+    def __init__(
+        self,
+        capacity: SupportsIndex,
+        size: SupportsIndex,
+        *,
+        zero: bool = False,
+        backend: str | None = None,
+        track: Literal["off", "sampled", "every"] | None = None,
+        warn_after: float | None = None,
+    ) -> None:
+        """Everything happened in ``__new__``, which returned a facade's pool."""
+
+    if TYPE_CHECKING:  # the facades implement it
+
+        @property
+        def _reset(self) -> BufferReset:
+            """The reset the pool was made with."""
+
+    def __enter__(self) -> BufferPool:
+        """``with BufferPool(...) as pool:`` shuts the pool down when the block ends."""
+        return self
+
+    @property
+    def size(self) -> int:
+        """Every buffer's size in bytes."""
+        return self._geometry().size
+
+    @property
+    def zero(self) -> bool:
+        """Whether releasing a buffer zeroes its bytes."""
+        return self._geometry().zero
+
+    def _geometry(self) -> BufferReset:
+        reset = self._reset
+        if not isinstance(reset, BufferReset):  # the collector broke a cycle through the pool
+            raise PoolShutDown("this buffer pool was taken apart by the garbage collector (it was in a reference cycle)")
+        return reset
+
+    def __repr__(self) -> str:
+        reset = self._reset
+        size, zero = (reset.size, reset.zero) if isinstance(reset, BufferReset) else ("?", "?")
+        return (
+            f"<nexus_pool.BufferPool capacity={self.capacity} size={size} zero={zero} "
+            f"available={self.available()} backend={self.backend!r} facade={self.facade!r}>"
+        )

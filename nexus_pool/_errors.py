@@ -20,6 +20,7 @@ __all__ = [
     "PoolExhausted",
     "PoolLeakWarning",
     "PoolShutDown",
+    "ProducerGone",
     "ReleasedError",
     "SharedBlockCorrupted",
 ]
@@ -79,3 +80,7 @@ class PoolLeakWarning(ResourceWarning):
     """A guard was held longer than its pool's ``warn_after`` (or never released: the
     ``debug`` backend warns at interpreter exit). The message says which slot, for how
     long, on which thread and where it was acquired, when that was recorded."""
+
+
+class ProducerGone(PoolError):
+    """The process that made a shared block died: no more buffers will come from it."""

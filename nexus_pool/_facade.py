@@ -24,9 +24,9 @@ from typing import Any, Final, Literal, TypeVar
 from . import _base
 from ._backends import select
 from ._backends._contract import FreeList
-from ._base import Pool, check_capacity
+from ._base import Pool, PoolKind, check_capacity
 from ._holders import check_track, check_warn_after
-from ._pool import PurePool
+from ._pool import PureBufferPool, PurePool
 
 __all__ = [
     "FACADES",
@@ -46,20 +46,27 @@ FACADES: Final = ("native", "pure")
 
 
 def _load_native() -> tuple[Any, str]:
-    """The native pool type, or None and why it cannot load here."""
+    """The native module, or None and why it cannot load here."""
     if platform.python_implementation() != "CPython":
         return None, f"it is for CPython, this is {platform.python_implementation()}"
     try:
-        from ._native import Pool as NativePool
+        from . import _native
     except ImportError as exc:
         return None, (
             f"its compiled module is missing ({exc}); pip builds it at install time, which "
             "needs a C compiler (see `python -m nexus_pool`)"
         )
-    return NativePool, ""
+    return _native, ""
 
 
-_native_pool, _native_missing = _load_native()
+_native, _native_missing = _load_native()
+
+_IMPLEMENTATIONS: Final[dict[tuple[str, PoolKind], Any]] = {
+    ("pure", "pool"): PurePool,
+    ("pure", "buffers"): PureBufferPool,
+    **({("native", "pool"): _native.Pool, ("native", "buffers"): _native.BufferPool} if _native else {}),
+}
+"""The class that makes each kind of pool on each facade (all with a ``_create``)."""
 
 
 def native_unavailable() -> str:
@@ -69,6 +76,7 @@ def native_unavailable() -> str:
 
 def _create(
     facade: str,
+    kind: PoolKind,
     capacity: int,
     factory: Callable[[], T],
     reset: Callable[[T], object] | None,
@@ -76,16 +84,15 @@ def _create(
     sample_period: int,
     warn_after: float,
 ) -> Pool[T]:
-    if facade == "native":
-        pool: Pool[T] = _native_pool._create(
-            capacity, factory, reset, freelist_class.name, sample_period, warn_after
-        )
-    else:
-        pool = PurePool._create(capacity, factory, reset, freelist_class, sample_period, warn_after)
+    # The native facade takes the backend's name (it has its own free list); the pure one
+    # the backend's class.
+    backend = freelist_class.name if facade == "native" else freelist_class
+    pool: Pool[T] = _IMPLEMENTATIONS[facade, kind]._create(capacity, factory, reset, backend, sample_period, warn_after)
     return pool
 
 
 def _make(
+    kind: PoolKind,
     capacity: int,
     factory: Callable[[], T],
     reset: Callable[[T], object] | None,
@@ -93,7 +100,7 @@ def _make(
     sample_period: int,
     warn_after: float,
 ) -> Pool[T]:
-    return _create(facade_for(freelist_class), capacity, factory, reset, freelist_class, sample_period, warn_after)
+    return _create(facade_for(freelist_class), kind, capacity, factory, reset, freelist_class, sample_period, warn_after)
 
 
 _base.install_maker(_make)
@@ -110,7 +117,7 @@ def pool_on(
 ) -> Pool[T]:
     """A pool on the named facade, whatever ``NEXUS_POOL_PURE`` says (for the benchmark)."""
     freelist_class = select(backend)
-    if facade == "native" and not (freelist_class.native and _native_pool is not None):
+    if facade == "native" and not (freelist_class.native and _native is not None):
         raise ValueError(f"the native facade does not serve backend {backend!r} here")
     if facade not in FACADES:
         raise ValueError(f"unknown facade {facade!r}; valid names are: {', '.join(FACADES)}")
@@ -118,12 +125,14 @@ def pool_on(
     if pool.facade == facade:
         return pool
     period = 1 if freelist_class.name == "debug" else check_track(track)
-    return _create(facade, check_capacity(capacity), factory, reset, freelist_class, period, check_warn_after(None))
+    return _create(
+        facade, "pool", check_capacity(capacity), factory, reset, freelist_class, period, check_warn_after(None)
+    )
 
 
 def native_enabled() -> bool:
     """Whether the native facade serves new pools: it loads, and ``NEXUS_POOL_PURE`` is not set."""
-    return _native_pool is not None and os.environ.get(PURE_ENV_VAR, "").strip() not in {"1", "true", "yes"}
+    return _native is not None and os.environ.get(PURE_ENV_VAR, "").strip() not in {"1", "true", "yes"}
 
 
 def facade_for(freelist_class: type[FreeList[Any]]) -> str:

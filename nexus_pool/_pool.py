@@ -19,6 +19,7 @@ from ._backends._contract import FreeList
 from ._errors import ReleasedError
 from ._holders import HowAcquired, caller_site, exhausted, warn_held_too_long
 from ._base import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pool, Pooled, check_timeout, value_repr
+from ._buffers import Buffer, BufferPool
 from ._slots import STALE, Home, Lease, Waiter, collecting
 from ._stats import PoolStats
 
@@ -113,9 +114,9 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
         return f"<Pooled slot={lease.slot} value={value_repr(value)}>"
 
 
-@final
 class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for users, not for its facades
-    """The pure facade's pool (see :class:`nexus_pool.Pool`)."""
+    """The pure facade's pool (see :class:`nexus_pool.Pool`); subclassed only by
+    :class:`PureBufferPool`."""
 
     # The counters behind stats(), and the sampling of acquire sites, kept by the acquiring
     # thread alone; the leak check's schedule (see _holders.py).
@@ -304,6 +305,11 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         """The number of slots (and of values), fixed at construction."""
         return self._home.capacity
 
+    @property
+    def _reset(self) -> Callable[[T], object] | None:
+        """The reset the pool was made with."""
+        return self._home.reset
+
     def available(self) -> int:
         """How many slots are free now (a snapshot while other threads release)."""
         home = self._home
@@ -333,3 +339,10 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
             f"backend={self.backend!r}>"
         )
 
+
+@final
+class PureBufferPool(BufferPool, PurePool[Buffer]):  # type: ignore[misc]  # final Pool, as for PurePool
+    """The pure facade's :class:`nexus_pool.BufferPool`: its pool, and the buffer pool's
+    properties (the repr and ``size`` come first in this order)."""
+
+    __slots__ = ()

@@ -1,23 +1,31 @@
 """Zero-copy buffer pools shared with worker processes (``nexus_pool.shared``; Linux).
 
-One shared-memory block holds a header, one record per slot and the page-aligned
-buffers. Each slot's lease word (generation, state, holder pid) is the only truth of who
-has it, and every hand-over between processes is one compare-and-swap on it (the C core,
-``backends/nexus_pool_shared.c``; its Python types, ``backends/nexus_pool_shared_module.c``):
+One shared-memory block holds a header, one record per slot, a work queue and the
+page-aligned buffers. Each slot's lease word (generation, state, holder pid) is the only
+truth of who has it, and every hand-over between processes is one compare-and-swap on it
+(the C core, ``backends/nexus_pool_shared.c``; its Python types,
+``backends/nexus_pool_shared_module.c``, whose pool type subclasses the public
+:class:`SharedBufferPool` of ``_shared_base.py``):
 
-* the producer acquires a :class:`SharedLease` (``acquire``/``try_acquire``), fills
-  ``lease.buffer`` and calls ``lease.send()``: a small picklable :class:`Handle`;
-* a worker does ``with nexus_pool.shared.receive(handle) as buffer:``, which attaches the
-  block by name (once per process) and claims the slot; the end of the block releases
-  it, from that process, straight back to the producer's pool;
+* the producer acquires a lease (``acquire``/``try_acquire``), fills ``lease.value`` (a
+  buffer with :class:`nexus_pool.Buffer`'s interface, its filled length kept in the
+  block) and hands it on: ``pool.queue.put(lease)`` into the block's own work queue, or
+  ``lease.send()``, a small picklable :class:`Handle`, through any queue;
+* a worker does ``for lease in nexus_pool.shared.receiver(name):`` (or
+  ``with nexus_pool.shared.receive(handle) as buffer:``), which attaches the block by name
+  (once per process) and takes the slot; releasing it, from that process, puts it
+  straight back in the producer's pool;
 * a stale, duplicate or foreign handle is refused (:class:`ReleasedError`); a buffer is
   never lent twice.
 
+The per-buffer path (acquire, put, get, send, receive, release) is C and runs no
+bytecode of ours.
+
 Crash safety: a process killed at any instruction leaves each slot in exactly one state,
 and ``pool.reclaim()`` gives back the buffers of processes that died holding them (and,
-on request, of handles stuck in transit longer than an age); a worker can ask
-:func:`producer_alive` instead of waiting for ever; :func:`remove_orphans` removes the
-blocks of producers that died without closing them.
+on request, of handles sent or queued longer than an age and never taken); a worker's
+loop ends with :class:`ProducerGone` when the producer dies; :func:`remove_orphans`
+removes the blocks of producers that died without closing them.
 
 Trust: the block is untrusted input (any process of the same user can write into it).
 Each process keeps its own checked copy of the block's geometry and checks every index it
@@ -33,65 +41,50 @@ still out keep working until released (their buffers, and views of them, stay va
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
-from collections import Counter
 import secrets
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Iterator
-from types import TracebackType
-from typing import TYPE_CHECKING, Final, Literal, NoReturn, Protocol, SupportsIndex, final
+from typing import TYPE_CHECKING, Protocol
 
-from ._base import check_capacity, check_timeout
-from ._errors import BackendUnavailable, PoolError, PoolExhausted, ReleasedError, SharedBlockCorrupted
-from ._holders import SharedHolder
+from ._errors import BackendUnavailable, ProducerGone
+from ._shared_base import BLOCK_PREFIX, SharedBufferPool, describe_shared, install_maker, pid_alive, shared_holders
 from ._shared_handle import Handle
 
 if TYPE_CHECKING:
-    from ._shared_native import Block, SharedLease
-else:
-    try:
-        from ._shared_native import Block, SharedLease
-    except ImportError:  # shared_unavailable() says why
-        Block = SharedLease = None
+    from ._shared_native import SharedBufferPool as NativePool
+    from ._shared_native import SharedLease, WorkQueue
 
 __all__ = [
     "BLOCK_PREFIX",
     "Handle",
-    "ProducerGone",
-    "SharedBlockCorrupted",
     "SharedBufferPool",
-    "SharedHolder",
-    "SharedLease",
+    "describe_shared",
     "handles",
     "producer_alive",
     "receive",
+    "receiver",
     "remove_orphans",
+    "shared_holders",
     "shared_unavailable",
 ]
 
-BLOCK_PREFIX: Final = "nxp-"
-"""Every block's name starts so: ``nxp-<creator pid>-<random>``."""
 
-_SLICE: Final = 0.05
-"""Seconds: a blocked acquire sleeps on the futex in slices, so that signals
-(KeyboardInterrupt) are handled promptly and the deadline holds."""
-
-
-def _why_unavailable() -> str:
+def _load() -> tuple[type[NativePool] | None, str]:
     if not sys.platform.startswith("linux"):
-        return f"nexus_pool.shared needs Linux (futexes, POSIX shared memory); this is {sys.platform}"
+        return None, f"nexus_pool.shared needs Linux (futexes, POSIX shared memory); this is {sys.platform}"
     try:
-        import nexus_pool._shared_native  # noqa: F401
+        from ._shared_native import SharedBufferPool as native_pool
     except ImportError as exc:
-        return f"its compiled module is missing ({exc}); pip builds it at install time"
-    return ""
+        return None, f"its compiled module is missing ({exc}); pip builds it at install time"
+    return native_pool, ""
 
 
-_missing: Final = _why_unavailable()
+_native_pool, _missing = _load()
 
 
 def shared_unavailable() -> str:
@@ -99,26 +92,47 @@ def shared_unavailable() -> str:
     return _missing
 
 
-def _require() -> None:
-    if _missing:
+def _native() -> type[NativePool]:
+    if _native_pool is None:
         raise BackendUnavailable(_missing)
+    return _native_pool
 
 
-_attached: dict[str, Block] = {}
-"""The blocks this process mapped, by name: the producer's own, and those it received from."""
+_attached: dict[str, NativePool] = {}
+"""The blocks this process mapped, by name: the producer's own, and those it took from."""
 
 _attach_lock = threading.Lock()
 
+_producers: weakref.WeakSet[NativePool] = weakref.WeakSet()
+"""The pools this process made: closed (their names removed) at interpreter exit."""
 
-def _attach(name: str) -> Block:
+
+def _make(capacity: int, size: int, name: str | None) -> NativePool:
+    pool = _native()._create(name or f"{BLOCK_PREFIX}{os.getpid()}-{secrets.token_hex(4)}", capacity, size)
+    _attached[pool.name] = pool
+    _producers.add(pool)
+    return pool
+
+
+install_maker(_make)
+
+
+@atexit.register
+def _close_producers() -> None:
+    """At exit, close the pools this process made: their names go (threads still asleep
+    in them wake up; the mappings go with the process)."""
+    for pool in list(_producers):
+        pool.close()
+
+
+def _attach(name: str) -> NativePool:
     """The mapping of block ``name`` in this process, made on first use (checked)."""
     block = _attached.get(name)
-    if block is None:
-        _require()
+    if block is None or block.closed:
         with _attach_lock:
             block = _attached.get(name)
-            if block is None:
-                block = _attached[name] = Block.attach(name)
+            if block is None or block.closed:
+                block = _attached[name] = _native()._attach(name)
     return block
 
 
@@ -129,27 +143,29 @@ def receive(handle: Handle) -> SharedLease:
     :class:`SharedBlockCorrupted` if the block is not a sound nexus_pool block.
     """
     name, slot, generation = handle
-    return _attach(name).claim(slot, generation)
+    return _attach(name)._claim(slot, generation)
+
+
+def receiver(source: str | Handle) -> WorkQueue:
+    """The work queue of the shared block named ``source`` (a pool's ``name``, or any of
+    its handles), attached in this process: what a worker takes leases from::
+
+        for lease in shared.receiver(pool_name):      # up to a stop marker: queue.put(None)
+            with lease as buffer:
+                ...                                   # released: back in the producer's pool
+
+    ``get(timeout=None)`` takes one (``None`` for a stop marker or a shut-down pool with
+    nothing left; ``queue.Empty`` after ``timeout``); both end with
+    :class:`~nexus_pool.ProducerGone` if the producer dies and nothing is left.
+    """
+    name = source.name if isinstance(source, Handle) else source
+    if not isinstance(name, str):
+        raise TypeError(f"receiver() takes a block name or a Handle, not {type(source).__name__}")
+    return _attach(name).queue
 
 
 class _Getter(Protocol):
     def get(self, block: bool = ..., timeout: float | None = ...) -> Handle | None: ...
-
-
-class ProducerGone(PoolError):
-    """The producer of a shared block died: no more handles will come."""
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, another user's
-    return True
 
 
 def producer_alive(name: str) -> bool:
@@ -159,7 +175,7 @@ def producer_alive(name: str) -> bool:
         block = _attach(name)
     except FileNotFoundError:
         return False
-    return _pid_alive(block.creator)
+    return pid_alive(block.creator)
 
 
 def handles(inbox: _Getter, producer: str, *, poll: float = 0.5) -> Iterator[Handle]:
@@ -185,7 +201,7 @@ def handles(inbox: _Getter, producer: str, *, poll: float = 0.5) -> Iterator[Han
 
 def remove_orphans() -> list[str]:
     """Unlink the blocks whose creator died without closing them; their names."""
-    _require()
+    _native()
     removed = []
     for entry in sorted(os.listdir("/dev/shm")):
         if not entry.startswith(BLOCK_PREFIX):
@@ -194,7 +210,7 @@ def remove_orphans() -> list[str]:
             creator = int(entry.split("-")[1])
         except (IndexError, ValueError):
             continue
-        if _pid_alive(creator):
+        if pid_alive(creator):
             continue
         try:
             os.unlink(f"/dev/shm/{entry}")
@@ -203,156 +219,3 @@ def remove_orphans() -> list[str]:
         removed.append(entry)
     return removed
 
-
-_STATES: Final = {1: "held", 2: "in transit"}
-
-
-def shared_holders(block: Block) -> list[SharedHolder]:
-    """The lent buffers of ``block`` (SharedBlockCorrupted if a slot's state is not one of
-    ours): what the pool and the operators' tools report."""
-    now = time.monotonic_ns()
-    holders = []
-    for slot in range(block.capacity):
-        state, _generation, pid, since = block.lease_word(slot)
-        if state == 0:
-            continue
-        name = _STATES.get(state)
-        if name is None:
-            raise SharedBlockCorrupted(f"shared block {block.name!r}: slot {slot} is in a state no process writes")
-        holders.append(SharedHolder(slot, name, pid, _pid_alive(pid), max(now - since, 0) / 1e9))  # type: ignore[arg-type]
-    return holders
-
-
-def describe_shared(holders: list[SharedHolder]) -> str:
-    """``"oldest held 12.4 s (slot 2, pid 1234, dead); 3 held by pid 1234, 1 in transit"``."""
-    if not holders:
-        return ""
-    oldest = max(holders, key=lambda holder: holder.seconds)
-    life = "alive" if oldest.alive else "dead"
-    parts = [f"oldest {oldest.state} {oldest.seconds:.1f} s (slot {oldest.slot}, pid {oldest.pid}, {life})"]
-    held = Counter(holder.pid for holder in holders if holder.state == "held")
-    spread = [f"{count} held by pid {pid}" for pid, count in held.most_common(3)]
-    in_transit = sum(holder.state == "in transit" for holder in holders)
-    if in_transit:
-        spread.append(f"{in_transit} in transit")
-    return "; ".join([*parts, ", ".join(spread)])
-
-
-def _close(block: Block) -> None:
-    """The producer's finalizer (close(), collection, exit): refuse further pool calls,
-    wake the threads waiting in acquire(), remove the name. The mapping itself goes when
-    nothing refers to it (leases still out, their views, a call still running)."""
-    block.close()
-    if _attached.get(block.name) is block:
-        del _attached[block.name]
-    block.unlink()
-
-
-@final
-class SharedBufferPool:
-    """``capacity`` buffers of ``size`` bytes in one shared-memory block, made now.
-
-    This process (the producer) acquires; any process that receives a handle releases.
-    ``name`` defaults to ``nxp-<pid>-<random>``.
-    """
-
-    __slots__ = ("__weakref__", "_block", "_finalizer")
-
-    def __init__(self, capacity: int, size: int, *, name: str | None = None) -> None:
-        _require()
-        slots = check_capacity(capacity)
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"size must be an int, not {type(size).__name__}")
-        if size < 1:
-            raise ValueError(f"capacity and size out of range: {capacity} buffers of {size} bytes")
-        block = Block.create(name or f"{BLOCK_PREFIX}{os.getpid()}-{secrets.token_hex(4)}", slots, size)
-        self._block = block
-        _attached[block.name] = block
-        self._finalizer = weakref.finalize(self, _close, block)
-
-    @property
-    def name(self) -> str:
-        """The block's name: what handles carry."""
-        return self._block.name
-
-    @property
-    def capacity(self) -> int:
-        """The number of buffers."""
-        return self._block.capacity
-
-    @property
-    def buffer_size(self) -> int:
-        """The size of each buffer in bytes."""
-        return self._block.size
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called (or the pool was finalized)."""
-        return self._block.closed
-
-    def available(self) -> int:
-        """Free buffers now (a snapshot while workers release)."""
-        return self._block.available()
-
-    def holders(self) -> list[SharedHolder]:
-        """The lent buffers: slot, held or in transit, by which process, whether it still
-        runs, and for how long (a snapshot while workers release)."""
-        if self._block.closed:
-            self._block.available()  # raises: the pool is closed
-        return shared_holders(self._block)
-
-    def try_acquire(self) -> SharedLease | None:
-        """A lease on a free buffer, or ``None`` at once."""
-        return self._block.try_acquire()
-
-    def acquire(self, timeout: float | None = None) -> SharedLease:
-        """A lease, waiting (futex, no spinning) up to ``timeout`` seconds for a release."""
-        seconds = check_timeout(timeout)
-        block = self._block
-        deadline = None if seconds is None else time.monotonic() + seconds
-        while (lease := block.try_acquire()) is None:
-            remaining = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
-            if remaining <= 0:
-                message = f"all {block.capacity} shared buffers are in use"
-                if seconds != 0:
-                    message += f" and none came back within {timeout} s"
-                holders = shared_holders(block)
-                if holders:
-                    message += f"; {describe_shared(holders)}"
-                error = PoolExhausted(message)
-                error.holders = holders
-                raise error
-            block.wait(remaining)
-        return lease
-
-    def reclaim(self, transit_max_age: float | None = None) -> int:
-        """Give back the buffers held by processes that died; with ``transit_max_age``
-        (seconds), also those sent that long ago and never received. How many."""
-        if transit_max_age is not None and not transit_max_age >= 0:
-            raise ValueError(f"transit_max_age must be >= 0 seconds or None, got {transit_max_age!r}")
-        age = -1 if transit_max_age is None else int(transit_max_age * 1e9)
-        return self._block.reclaim(age)
-
-    def close(self) -> None:
-        """Close the pool and remove the block's name (workers that attached keep their
-        mapping). Waiting acquirers wake up and raise; leases still out keep working until
-        released. Calling it again does nothing."""
-        self._finalizer()
-
-    def __enter__(self) -> SharedBufferPool:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
-        raise TypeError("a SharedBufferPool stays with its producer: pass its handles (or its name)")
-
-    def __repr__(self) -> str:
-        state = " closed" if self.closed else ""
-        return (
-            f"<nexus_pool.shared.SharedBufferPool {self.name!r} capacity={self.capacity} "
-            f"size={self.buffer_size}{state}>"
-        )

@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from ._errors import SharedBlockCorrupted
-from ._shared import BLOCK_PREFIX, _pid_alive, remove_orphans, shared_holders, shared_unavailable
+from ._shared import remove_orphans, shared_unavailable
+from ._shared_base import BLOCK_PREFIX, pid_alive, shared_holders
 
 if TYPE_CHECKING:
-    from ._shared_native import Block
+    from ._shared_native import SharedBufferPool as Block
 
 __all__ = ["main"]
 
@@ -44,16 +45,16 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
 def _block_type() -> type[Block]:
     """The compiled Block type (imported once ``main`` knows it loads: the report of why
     not is the command's to make)."""
-    from ._shared_native import Block
+    from ._shared_native import SharedBufferPool
 
-    return Block
+    return SharedBufferPool
 
 
 def _list(out: TextIO) -> int:
     rows = [["NAME", "PRODUCER", "ALIVE", "CAPACITY", "SIZE", "IN USE", "OLDEST HOLDER"]]
     for name in _blocks():
         try:
-            block = _block_type().inspect(name)
+            block = _block_type()._inspect(name)
             holders = shared_holders(block)
         except (OSError, SharedBlockCorrupted) as error:
             rows.append([name, "?", "?", "?", "?", "?", f"unreadable: {error}"])
@@ -63,7 +64,7 @@ def _list(out: TextIO) -> int:
             [
                 name,
                 str(block.creator),
-                "yes" if _pid_alive(block.creator) else "no",
+                "yes" if pid_alive(block.creator) else "no",
                 str(block.capacity),
                 str(block.size),
                 str(len(holders)),
@@ -82,7 +83,7 @@ def _inspect(name: str, out: TextIO, err: TextIO) -> int:
         print(f"nexus_pool.shared: {name!r} is not a nexus_pool block name (they start with {BLOCK_PREFIX!r})", file=err)
         return 2
     try:
-        block = _block_type().inspect(name)
+        block = _block_type()._inspect(name)
         holders = shared_holders(block)
     except FileNotFoundError:
         print(f"nexus_pool.shared: no shared block {name!r}", file=err)
@@ -90,7 +91,7 @@ def _inspect(name: str, out: TextIO, err: TextIO) -> int:
     except SharedBlockCorrupted as error:
         print(f"nexus_pool.shared: {error}", file=err)
         return 2
-    alive = "alive" if _pid_alive(block.creator) else "dead"
+    alive = "alive" if pid_alive(block.creator) else "dead"
     print(
         f"{name}: {block.capacity} buffers of {block.size} bytes, producer pid {block.creator} ({alive}), "
         f"{len(holders)} in use",

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from nexus_pool import available_backends
-from nexus_pool.bench._contenders import facade_backend_pairs
+from nexus_pool.bench._contenders import SHARED_BY_QUEUE, facade_backend_pairs
+from nexus_pool.bench._processes import FUTEX, HANDROLLED, MP_QUEUE
 
 from .conformance.support import IN_CI
 
@@ -36,20 +37,30 @@ def test_tiny_run_reports_every_scenario_and_contender() -> None:
     assert report["clock_cost_ns"] >= 0
     keys = [scenario["key"] for scenario in report["scenarios"]]
     files = ["file-4KiB", "file-64KiB", "file-1MiB", "file-4KiB-crc32", "file-64KiB-crc32", "file-1MiB-crc32"]
-    processes = ["process-64KiB-1w", "process-64KiB-2w", "process-1MiB-1w", "process-1MiB-2w", "process-wakeup"]
+    fan_outs = ["process-64KiB-1w", "process-64KiB-2w", "process-1MiB-1w", "process-1MiB-2w"]
+    no_work = ["process-nowork-1w", "process-nowork-2w"]
+    processes = [*fan_outs, *no_work, "process-wakeup"]
     assert keys == ["cycle", "with", "return-1", "return-2", "return-3", "return-4",
                     "barrier-1", "barrier-2", "barrier-4", "fan-out", *files, *processes]  # fmt: skip
     by_key = {scenario["key"]: {row["contender"]: row for row in scenario["rows"]} for scenario in report["scenarios"]}
+    references = {**dict.fromkeys(fan_outs, MP_QUEUE), **dict.fromkeys(no_work, HANDROLLED), "process-wakeup": FUTEX}
     for key in processes:
         rows = by_key[key]
-        assert {"multiprocessing.Queue: bytes"} <= set(rows)
-        if key != "process-wakeup":
-            assert {"multiprocessing.Pool.imap", "hand-rolled shared memory"} <= set(rows)
+        assert {MP_QUEUE, references[key]} <= set(rows)
+        if key in fan_outs:
+            assert {"multiprocessing.Pool.imap", HANDROLLED} <= set(rows)
         if IN_CI:
             assert "nexus_pool.shared" in rows, "the shared-memory pool was not measured"
-        assert rows["multiprocessing.Queue: bytes"]["faster_than_reference"] == pytest.approx(1.0)
+            if key != "process-wakeup":
+                assert SHARED_BY_QUEUE in rows
+        if "iceoryx2" in rows:
+            assert key.endswith(("-1w", "wakeup")), "iceoryx2 broadcasts: it fans out to one worker only"
+        assert rows[references[key]]["faster_than_reference"] == pytest.approx(1.0)
         assert all(row["faster_than_lifoqueue"] is None for row in rows.values())
+        assert all(row["cpu_ns"] > 0 for name, row in rows.items() if name != "multiprocessing.Pool.imap")
         assert "queue.LifoQueue" not in rows and "nexus_pool native[atomic]" not in rows
+    skipped = report["environment"]["skipped_contenders"]
+    assert ("iceoryx2" in skipped) != any("iceoryx2" in by_key[key] for key in processes), "measured or said why not"
     nexus = {f"nexus_pool {facade}[{backend}]" for facade, backend in facade_backend_pairs()}
     assert {f"nexus_pool pure[{backend}]" for backend in available_backends()} <= nexus
     if IN_CI:

@@ -21,7 +21,7 @@ import json
 import shlex
 import sys
 
-from ._contenders import contenders
+from ._contenders import contenders, skipped_contenders
 from ._report import as_json, environment, load_matplotlib, plot, tables
 from ._runner import run_benchmark, scenarios
 from ._scenarios import Sizes
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--plot needs matplotlib: pip install 'nexus-pool[plot]' ({exc})")
     command = "python -m nexus_pool.bench" + "".join(f" {shlex.quote(arg)}" for arg in (argv or sys.argv[1:]))
     env = environment(command)
+    env["skipped_contenders"] = skipped_contenders()
     quiet = args.json == "-"
     results, clock_cost = run_benchmark(
         contenders(), chosen, sizes, repeats, progress=(lambda m: None) if quiet else _progress

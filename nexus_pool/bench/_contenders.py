@@ -27,9 +27,12 @@ from .. import Pooled, available_backends, local
 from .._backends import backend_class, default_backend
 from .._facade import native_unavailable, pool_on
 from .._shared import shared_unavailable
-from ._processes import MP_QUEUE
+from ._processes import FUTEX, HANDROLLED, MP_QUEUE, futex_unavailable, iceoryx2_unavailable
 
-__all__ = ["Contender", "contenders"]
+__all__ = ["SHARED_BY_QUEUE", "Contender", "contenders", "skipped_contenders"]
+
+SHARED_BY_QUEUE = "nexus_pool.shared + mp.Queue"
+"""The shared pool with its handles sent through a multiprocessing.Queue."""
 
 Factory = Callable[[], bytearray]
 Reset = Callable[[bytearray], object]
@@ -247,6 +250,16 @@ def _pondpond_installed() -> bool:
     return True
 
 
+def skipped_contenders() -> dict[str, str]:
+    """The contenders this machine cannot run, and why (the report names them)."""
+    reasons = {
+        "nexus_pool.shared": shared_unavailable(),
+        FUTEX: futex_unavailable(),
+        "iceoryx2": iceoryx2_unavailable(),
+    }
+    return {name: why for name, why in reasons.items() if why}
+
+
 def _not_a_pool(capacity: int, factory: Factory, reset: Reset) -> Any:
     raise AssertionError("fresh-bytes, BufferPool and process contenders only run their own scenarios")
 
@@ -309,14 +322,31 @@ def contenders() -> list[Contender]:
         Contender("fresh bytes, unbounded queue", _not_a_pool, fresh="unbounded", note="f.read() per chunk"),
     ]
     if not shared_unavailable():
-        found.append(Contender("nexus_pool.shared", _not_a_pool, process="shared", note="handles out, no return queue"))
+        found += [
+            Contender(
+                "nexus_pool.shared",
+                _not_a_pool,
+                process="shared",
+                note="leases through the block's own work queue; released straight back",
+            ),
+            Contender(SHARED_BY_QUEUE, _not_a_pool, process="shared-handles", note="handles out, no return queue"),
+        ]
     found += [
         Contender(MP_QUEUE, _not_a_pool, process="queue", note="each chunk pickled"),
         Contender("multiprocessing.Pool.imap", _not_a_pool, process="imap", note="chunksize=1"),
-        Contender(
-            "hand-rolled shared memory", _not_a_pool, process="handrolled", note="slot indices out, back by a queue"
-        ),
+        Contender(HANDROLLED, _not_a_pool, process="handrolled", note="slot indices out, back by a queue"),
     ]
+    if not futex_unavailable():
+        found.append(Contender(FUTEX, _not_a_pool, process="futex", note="one shared word, FUTEX_WAIT/WAKE by ctypes"))
+    if not iceoryx2_unavailable():
+        found.append(
+            Contender(
+                "iceoryx2",
+                _not_a_pool,
+                process="iceoryx2",
+                note="publish-subscribe, loaned slices, woken by its event service; broadcasts: 1 worker only",
+            )
+        )
     if _pondpond_installed():
         found.append(
             Contender("pondpond", _PondPool, note="never waits: borrow() makes a new object when empty")

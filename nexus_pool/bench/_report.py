@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from .. import available_backends
 from .._backends import default_backend, unavailable_backends
-from ._runner import FLOOR, LIFO_QUEUE, Result, Row
+from ._runner import FLOOR, LIFO_QUEUE, RATIO_LABELS, Result, Row
 
 __all__ = ["WIDTH", "as_json", "environment", "load_matplotlib", "plot", "tables"]
 
@@ -88,8 +88,15 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
             "Times are medians over repeats. Per-operation p50/p99 come from reading the clock around "
             f"every operation, minus the clock's own cost ({clock_cost:.0f} ns, measured in this run). "
             "x floor: time / the floor's time (lower is better); Lifo/x: how many times faster than the "
-            "queue.LifoQueue pool in the same scenario (higher is better); mpQ/x: the same against a "
-            "multiprocessing.Queue of bytes, in the process scenarios."
+            "queue.LifoQueue pool in the same scenario (higher is better); mpQ/x, hand/x, futex/x: the "
+            "same against a multiprocessing.Queue of bytes, hand-rolled shared memory, a raw futex, in "
+            "the process scenarios that name them; cpu ns: the CPU time of every process involved "
+            "(producer and workers, all their threads), per operation."
+        ),
+        *(
+            line
+            for name, why in env.get("skipped_contenders", {}).items()
+            for line in _wrap(f"NOT BENCHMARKED, contender {name!r}: {why}")
         ),
     ]
     for result in results:
@@ -105,7 +112,11 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
         header += f"{'x floor':>8}" if floor else ""
         peaks = any(row.peak_bytes is not None for row in result.rows)
         header += f"{'peak MiB':>10}" if peaks else ""
-        header += f"{'Lifo/x' if result.scenario.reference == LIFO_QUEUE else 'mpQ/x':>7}"
+        cpus = any(row.cpu_ns is not None for row in result.rows)
+        header += f"{'cpu ns':>9}" if cpus else ""
+        label = RATIO_LABELS.get(result.scenario.reference, "ref/x")
+        ratio_width = max(7, len(label) + 1)
+        header += f"{label:>{ratio_width}}"
         lines.append(header)
         notes = []
         for row in sorted(result.rows, key=lambda r: r.ns_per_op):
@@ -119,7 +130,9 @@ def tables(results: list[Result], env: dict[str, Any], clock_cost: float) -> str
                 line += f"{f'{x_floor:.2f}' if x_floor is not None else '':>8}"
             if peaks:
                 line += f"{f'{row.peak_bytes / (1 << 20):.1f}' if row.peak_bytes is not None else '':>10}"
-            line += f"{f'{faster:.2f}' if faster is not None else '':>7}"
+            if cpus:
+                line += f"{f'{row.cpu_ns:.0f}' if row.cpu_ns is not None else '':>9}"
+            line += f"{f'{faster:.2f}' if faster is not None else '':>{ratio_width}}"
             lines.append(line)
             if row.note:
                 notes.append(f"{row.contender}: {row.note}")
@@ -145,6 +158,7 @@ def as_json(results: list[Result], env: dict[str, Any], clock_cost: float) -> di
                         "latency_ns": {op: {"p50": p50, "p99": p99} for op, (p50, p99) in row.latency.items()},
                         **_ratios(row, floor, lifo),
                         "peak_bytes": row.peak_bytes,
+                        "cpu_ns": row.cpu_ns,
                         "note": row.note,
                     }
                     for row in result.rows

@@ -12,7 +12,18 @@ from functools import partial
 from typing import Final
 
 from ._contenders import Contender
-from ._processes import MP_QUEUE, WAKING_KINDS, process_fan_out, process_wakeup
+from ._processes import (
+    FUTEX,
+    HANDROLLED,
+    KINDS,
+    MP_QUEUE,
+    NO_WORK_CHUNK,
+    NO_WORK_KINDS,
+    ONE_WORKER_KINDS,
+    WAKING_KINDS,
+    process_fan_out,
+    process_wakeup,
+)
 from ._scenarios import (
     DataFile,
     Run,
@@ -27,10 +38,25 @@ from ._scenarios import (
     with_block,
 )
 
-__all__ = ["FLOOR", "LIFO_QUEUE", "MP_QUEUE", "Result", "Row", "Scenario", "run_benchmark", "scenarios"]
+__all__ = [
+    "FLOOR",
+    "FUTEX",
+    "HANDROLLED",
+    "LIFO_QUEUE",
+    "MP_QUEUE",
+    "RATIO_LABELS",
+    "Result",
+    "Row",
+    "Scenario",
+    "run_benchmark",
+    "scenarios",
+]
 
 FLOOR = "floor: deque pop+clear+append"
 LIFO_QUEUE = "queue.LifoQueue"
+
+RATIO_LABELS: Final = {LIFO_QUEUE: "Lifo/x", MP_QUEUE: "mpQ/x", HANDROLLED: "hand/x", FUTEX: "futex/x"}
+"""The ratio column's header for each reference contender."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +121,22 @@ def scenarios() -> list[Scenario]:
             f"{'es' * (workers > 1)} sha256 them",
             "chunk",
             partial(_process_scenario, chunk=chunk, workers=workers),
-            lambda c: bool(c.process),
+            partial(_fans_out, kinds=KINDS, workers=workers),
             MP_QUEUE,
         )
         for label, chunk in (("64KiB", 1 << 16), ("1MiB", 1 << 20))
+        for workers in (1, 2)
+    ]
+    found += [
+        Scenario(
+            f"process-nowork-{workers}w",
+            f"no-work fan-out: {workers} worker process{'es' * (workers > 1)} release each buffer "
+            "at once (machinery only)",
+            "chunk",
+            partial(_no_work_scenario, workers=workers),
+            partial(_fans_out, kinds=NO_WORK_KINDS, workers=workers),
+            HANDROLLED,
+        )
         for workers in (1, 2)
     ]
     found.append(
@@ -108,10 +146,14 @@ def scenarios() -> list[Scenario]:
             "wake",
             _wakeup_scenario,
             lambda c: c.process in WAKING_KINDS,
-            MP_QUEUE,
+            FUTEX,
         )
     )
     return found
+
+
+def _fans_out(contender: Contender, kinds: tuple[str, ...], workers: int) -> bool:
+    return contender.process in kinds and (workers == 1 or contender.process not in ONE_WORKER_KINDS)
 
 
 FILE_CHUNKS: Final = (4096, 1 << 16, 1 << 20)
@@ -129,8 +171,8 @@ def _cycling(contender: Contender) -> bool:
 
 
 def _wakeup_scenario(contender: Contender, sizes: Sizes, clock_cost: float) -> Run:
-    latencies = process_wakeup(contender.process, max(10, sizes.items // 30))
-    return Run(statistics.median(latencies), {"wake": latencies})
+    latencies, cpu = process_wakeup(contender.process, max(10, sizes.items // 30))
+    return Run(statistics.median(latencies), {"wake": latencies}, cpu_ns=cpu * 1e9)
 
 
 _process_data: dict[int, bytes] = {}
@@ -140,8 +182,16 @@ def _process_scenario(contender: Contender, sizes: Sizes, clock_cost: float, chu
     data = _process_data.get(sizes.file_bytes)
     if data is None:
         data = _process_data[sizes.file_bytes] = os.urandom(sizes.file_bytes)
-    elapsed = process_fan_out(contender.process, data, chunk, workers)
-    return Run(elapsed / (len(data) / chunk) * 1e9, {})
+    view = memoryview(data)
+    chunks = [view[offset : offset + chunk] for offset in range(0, len(data), chunk)]
+    elapsed, cpu = process_fan_out(contender.process, chunks, chunk, workers, work=True)
+    return Run(elapsed / len(chunks) * 1e9, {}, cpu_ns=None if cpu is None else cpu / len(chunks) * 1e9)
+
+
+def _no_work_scenario(contender: Contender, sizes: Sizes, clock_cost: float, workers: int) -> Run:
+    chunks = [number.to_bytes(NO_WORK_CHUNK, "little") for number in range(sizes.items)]
+    elapsed, cpu = process_fan_out(contender.process, chunks, 4096, workers, work=False)
+    return Run(elapsed / len(chunks) * 1e9, {}, cpu_ns=None if cpu is None else cpu / len(chunks) * 1e9)
 
 
 def _file_scenario(
@@ -161,6 +211,7 @@ class Row:
     latency: dict[str, tuple[float, float]]  # op -> (p50, p99) in ns
     note: str = ""
     peak_bytes: float | None = None  # median peak of traced memory, where measured
+    cpu_ns: float | None = None  # median CPU time per operation of every process involved
 
 
 @dataclass
@@ -214,6 +265,8 @@ def run_benchmark(
             ns = statistics.median(run.ns_per_op for run in repeated)
             peaks = [run.peak_bytes for run in repeated if run.peak_bytes is not None]
             peak = statistics.median(peaks) if peaks else None
-            result.rows.append(Row(name, ns, latency, notes.get(name, ""), peak))
+            cpus = [run.cpu_ns for run in repeated if run.cpu_ns is not None]
+            cpu = statistics.median(cpus) if cpus else None
+            result.rows.append(Row(name, ns, latency, notes.get(name, ""), peak, cpu))
         results.append(result)
     return results, clock_cost

@@ -67,6 +67,7 @@ class Run:
     ns_per_op: float
     samples: dict[str, list[int]] = field(default_factory=dict)  # op name -> ns, clock cost removed
     peak_bytes: int | None = None  # peak of traced memory, where the scenario measures it
+    cpu_ns: float | None = None  # CPU time of every process involved, per operation, where measured
 
 
 def clock_cost_ns(count: int = 20_000) -> float:

@@ -1,14 +1,15 @@
 # Types of the native facade (backends/nexus_pool_native.c); mypy reads this through
 # mypy_path, and the wheel carries it beside the compiled module. Its classes are
-# subclasses of the public classes (nexus_pool._base, nexus_pool._local_base), which
-# type them; users never name these.
+# subclasses of the public classes (nexus_pool._base, nexus_pool._buffers,
+# nexus_pool._local_base), which type them; users never name these.
 from collections.abc import Callable
 from typing import Any, final
 
-from nexus_pool import _base, _local_base
+from nexus_pool import _base, _buffers, _local_base
 
-@final
-class Pool(_base.Pool[Any]):  # type: ignore[misc]  # the public class is final for users
+class Pool(_base.Pool[Any]):  # type: ignore[misc]  # the public class is final for users; BufferPool's base
+    @property
+    def _reset(self) -> Callable[[Any], object] | None: ...
     @classmethod
     def _create(
         cls,
@@ -20,6 +21,11 @@ class Pool(_base.Pool[Any]):  # type: ignore[misc]  # the public class is final 
         warn_after: float,
         /,
     ) -> Any: ...
+
+@final
+class BufferPool(_buffers.BufferPool, Pool):  # type: ignore[misc]
+    @property
+    def _reset(self) -> _buffers.BufferReset: ...
 
 @final
 class Pooled(_base.Pooled[Any]): ...  # type: ignore[misc]

@@ -5,9 +5,11 @@
  * Maps block NAME, sets the crash point (0: none), and runs OPERATION as its own process:
  *   acquire          take a free slot
  *   acquire-send     take a free slot, then send it
+ *   acquire-queue    take a free slot, then put it in the block's work queue
  *   claim            claim SLOT GENERATION (in transit)
  *   claim-release    claim it, then release it
- *   reclaim          give back dead holders' slots and every slot in transit
+ *   take             take the next slot from the block's work queue
+ *   reclaim          give back dead holders' slots and every slot in transit or queued
  * The process kills itself (SIGKILL) on reaching POINT; reaching the end prints what it
  * did and exits 0. Built by tests/shared/test_crash_points.py.
  */
@@ -48,12 +50,20 @@ int main(int argc, char **argv)
     nxs_set_crash_point(atoi(argv[2]));
     const char *operation = argv[3];
     uint32_t cursor = 0, generation = 0;
-    if (strcmp(operation, "acquire") == 0 || strcmp(operation, "acquire-send") == 0) {
+    if (strncmp(operation, "acquire", 7) == 0) {
         int64_t slot = nxs_try_acquire(&view, pid, &cursor, &generation);
         if (slot < 0)
             return fail("nothing to acquire");
         if (strcmp(operation, "acquire-send") == 0 && nxs_send(&view, (uint32_t)slot, generation, pid) != NXS_OK)
             return fail("send refused");
+        if (strcmp(operation, "acquire-queue") == 0 && nxs_queue(&view, (uint32_t)slot, generation, pid) != NXS_OK)
+            return fail("queue refused");
+        printf("%lld %u\n", (long long)slot, generation);
+    }
+    else if (strcmp(operation, "take") == 0) {
+        int64_t slot = nxs_take(&view, pid, &generation);
+        if (slot < 0)
+            return fail("nothing to take");
         printf("%lld %u\n", (long long)slot, generation);
     }
     else if (strcmp(operation, "claim") == 0 || strcmp(operation, "claim-release") == 0) {

@@ -3,16 +3,19 @@
 As SQLite's crash tests do: the shared-memory core is built with ``NXS_CRASH_POINTS`` into
 a small driver program (``crash_driver.c``) that runs one operation on a block and kills
 itself (SIGKILL) at a chosen numbered step inside acquire, send, claim (receive),
-release or reclaim. For every step, several times: after ``reclaim()`` each slot is free
-or held by a live process (this one), none is lost, none is lent twice (the dead
-process's handle is refused; acquiring every free slot gives each once), ``available()``
-equals the number of free slots, and a thread waiting in ``acquire()`` gets the slot a
-killed releaser freed.
+release, queue, take or reclaim. For every step, several times: after ``reclaim()`` each
+slot is free or held by a live process (this one), none is lost, none is lent twice (the
+dead process's handle is refused; acquiring every free slot gives each once),
+``available()`` equals the number of free slots, a thread waiting in ``acquire()`` gets
+the slot a killed releaser freed, and a slot a killed process queued, or was taking from
+the work queue, is taken once by a live worker (or comes back by ``reclaim()`` if the dead
+process had it).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -33,7 +36,7 @@ pytestmark = pytest.mark.skipif(
     bool(shared_unavailable()) and not IN_CI, reason=f"nexus_pool.shared unavailable: {shared_unavailable()}"
 )
 
-FREE, HELD, TRANSIT = 0, 1, 2
+FREE, HELD, TRANSIT, QUEUED = 0, 1, 2, 3
 CAPACITY = 4
 TRIALS = 4
 
@@ -57,6 +60,14 @@ POINTS: dict[int, str] = {
     53: "reclaim: hint left, before the wake word moves",
     54: "reclaim: wake word moved, before the wake-up",
     55: "reclaim: after the wake-up",
+    61: "queue: stamped, before the CAS",
+    62: "queue: after the CAS, before the ring entry",
+    63: "queue: ring entry written, before the tail moves",
+    64: "queue: tail moved, before the wake-up",
+    71: "take: before the CAS",
+    72: "take: after the CAS, before the stamp",
+    73: "take: stamped",
+    74: "take: took a ring position, before the CAS",
 }
 
 
@@ -90,8 +101,7 @@ def run_driver(driver: Path, name: str, point: int, *operation: str) -> subproce
 def audit(pool: shared.SharedBufferPool, held: list[SharedLease]) -> None:
     """After reclaim(): every slot free, or held by this live process through `held`."""
     pool.reclaim(transit_max_age=0)
-    block = pool._block
-    words = [block.lease_word(slot) for slot in range(CAPACITY)]
+    words = [pool.lease_word(slot) for slot in range(CAPACITY)]
     mine = {lease.slot for lease in held}
     for slot, (state, _generation, pid, _since) in enumerate(words):
         if slot in mine:
@@ -165,10 +175,71 @@ def test_killed_while_reclaiming(driver: Path, pool: shared.SharedBufferPool, po
         audit(pool, [])
 
 
+@pytest.mark.parametrize("point", [61, 62, 63, 64], ids=lambda point: f"{point}")
+def test_killed_while_queueing(driver: Path, pool: shared.SharedBufferPool, point: int) -> None:
+    work = pool.queue
+    for trial in range(TRIALS):
+        held = [pool.acquire(0) for _ in range(trial % CAPACITY)]
+        result = run_driver(driver, pool.name, point, "acquire-queue")
+        expect_killed(result, point)
+        queued = [slot for slot in range(CAPACITY) if pool.lease_word(slot)[0] == QUEUED]
+        if point == 61:  # killed before its CAS: the dead process still holds the slot
+            assert queued == []
+            with pytest.raises(queue.Empty):
+                work.get(timeout=0)
+        else:  # queued, with or without its ring entry: a live worker takes it, once
+            assert len(queued) == 1
+            taken = work.get(timeout=0)
+            assert taken is not None and taken.slot == queued[0]
+            taken.release()
+            with pytest.raises(queue.Empty):
+                work.get(timeout=0)
+        audit(pool, held)
+        for lease in held:
+            lease.release()
+
+
+@pytest.mark.parametrize("point", [71, 72, 73, 74], ids=lambda point: f"{point}")
+def test_killed_while_taking(driver: Path, pool: shared.SharedBufferPool, point: int) -> None:
+    work = pool.queue
+    for trial in range(TRIALS):
+        held = [pool.acquire(0) for _ in range(trial % (CAPACITY - 1))]
+        if trial % 2:
+            # Queued by a process killed before it wrote the ring entry: the taker finds
+            # the slot by its lease word (step 74 is on the ring's path only).
+            expect_killed(run_driver(driver, pool.name, 62, "acquire-queue"), 62)
+            reached = point != 74
+        else:
+            work.put(pool.acquire(0))
+            reached = True
+        result = run_driver(driver, pool.name, point, "take")
+        if not reached:
+            assert result.returncode == 0, result.stderr
+            slot = int(result.stdout.split()[0])
+            assert pool.lease_word(slot)[0] == HELD  # the driver exited holding it
+            assert pool.reclaim() == 1
+        elif point in (71, 74):  # killed before its CAS: still queued, taken here once
+            expect_killed(result, point)
+            taken = work.get(timeout=0)
+            assert taken is not None
+            taken.release()
+        else:  # the dead worker had it: reclaim() gives it back, nobody takes it
+            expect_killed(result, point)
+            with pytest.raises(queue.Empty):
+                work.get(timeout=0)
+            assert pool.reclaim() == 1
+        with pytest.raises(queue.Empty):
+            work.get(timeout=0)
+        audit(pool, held)
+        for lease in held:
+            lease.release()
+
+
 def test_every_step_of_the_core_is_a_crash_point() -> None:
     """The numbered steps in the C core are exactly those these tests kill at."""
     source = (ROOT / "backends" / "nexus_pool_shared.c").read_text()
     direct = {int(number) for number in re.findall(r"NXS_STEP\((\d+)\)", source)}
-    announced = {int(first) + offset for first in re.findall(r"announce_free\(view, slot, (\d+)\)", source) for offset in range(3)}
-    assert direct | announced == set(POINTS)
+    stepped = r"(?:announce_free|claim_from)\([^;]*?, (\d+)\)"
+    spans = {int(first) + offset for first in re.findall(stepped, source) for offset in range(3)}
+    assert direct | spans == set(POINTS)
 

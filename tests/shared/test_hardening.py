@@ -23,7 +23,8 @@ import pytest
 
 from nexus_pool import ReleasedError, SharedBlockCorrupted, shared
 from nexus_pool._shared import shared_unavailable
-from nexus_pool._shared_native import Block, SharedLease
+from nexus_pool._shared_native import SharedBuffer, SharedLease, WorkQueue
+from nexus_pool._shared_native import SharedBufferPool as NativePool
 
 from ..conformance.support import IN_CI
 
@@ -31,11 +32,12 @@ pytestmark = pytest.mark.skipif(
     bool(shared_unavailable()) and not IN_CI, reason=f"nexus_pool.shared unavailable: {shared_unavailable()}"
 )
 
-HEADER = 192
-"""Bytes of the block's header: three cache lines (geometry; hint; wake word and sleepers)."""
+HEADER = 384
+"""Bytes of the block's header: six cache lines (geometry; hint; the acquirer's wake word;
+the work queue's tail; its head; the workers' wake word)."""
 RECORD = 64
 """Bytes of one slot's record; its lease word comes first."""
-CAPACITY_OFFSET, SIZE_OFFSET, BUFFERS_OFFSET, HINT_OFFSET = 12, 16, 24, 64
+CAPACITY_OFFSET, SIZE_OFFSET, BUFFERS_OFFSET, HINT_OFFSET, TAIL_OFFSET, HEAD_OFFSET = 12, 16, 24, 64, 192, 256
 
 
 def run_child(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -80,8 +82,9 @@ def test_every_method_of_a_closed_pool_raises_a_clear_error(pool: shared.SharedB
     name = pool.name
     pool.close()
     assert pool.closed and "closed" in repr(pool)
-    assert (pool.name, pool.capacity, pool.buffer_size) == (name, 4, 8192)  # what it was
-    for call in (pool.available, pool.try_acquire, pool.acquire, lambda: pool.acquire(0.2), pool.reclaim):
+    assert (pool.name, pool.capacity, pool.size) == (name, 4, 8192)  # what it was
+    for call in (pool.available, pool.try_acquire, pool.acquire, lambda: pool.acquire(0.2), pool.reclaim,
+                 pool.holders, pool.stats, lambda: pool.queue.put(None)):  # fmt: skip
         with pytest.raises(ValueError, match=f"shared pool '{name}' is closed"):
             call()
     pool.close()  # again: nothing
@@ -93,7 +96,8 @@ def test_a_lease_out_at_close_keeps_working_until_released() -> None:
         from nexus_pool import shared
         pool = shared.SharedBufferPool(2, 4096)
         lease = pool.acquire()
-        view = lease.buffer
+        buffer = lease.value
+        view = buffer.data
         part = view[10:20]
         pool.close()
         try:
@@ -103,10 +107,11 @@ def test_a_lease_out_at_close_keeps_working_until_released() -> None:
         else:
             raise AssertionError("a closed pool lent a buffer")
         view[:5] = b"still"  # the memory stays mapped while the lease is out
-        assert bytes(lease.buffer[:5]) == b"still"
+        buffer.length = 5
+        assert bytes(lease.value.filled) == b"still"
         lease.release()
         part[:3] = b"abc"  # a slice kept past release: aliases, but never unmapped memory
-        del lease, view, pool
+        del lease, view, buffer, pool
         print("ok")
         """
     )
@@ -186,9 +191,9 @@ def test_the_compiled_types_cannot_be_made_or_copied_directly(pool: shared.Share
     import pickle
 
     lease = pool.acquire()
-    for kind in (Block, SharedLease):
+    for kind in (NativePool, SharedLease, SharedBuffer, WorkQueue):
         with pytest.raises(TypeError, match="made by nexus_pool.shared"):
-            kind()
+            kind()  # type: ignore[call-arg]
         with pytest.raises(TypeError):
             object.__new__(kind)
         with pytest.raises(TypeError):
@@ -196,15 +201,20 @@ def test_the_compiled_types_cannot_be_made_or_copied_directly(pool: shared.Share
             class Subclass(kind):  # type: ignore[valid-type,misc]
                 pass
 
-    for thing in (pool._block, lease):
+    for thing in (pool, lease, lease.value, pool.queue):
         with pytest.raises(TypeError):
             pickle.dumps(thing)
         with pytest.raises(TypeError):
             copy.copy(thing)
-    view = lease.buffer
+    buffer = lease.value
+    view = buffer.data
     lease.release()
     with pytest.raises(ReleasedError):
-        lease.buffer
+        lease.value
+    with pytest.raises(ReleasedError):
+        buffer.data
+    with pytest.raises(ReleasedError):
+        buffer.length = 1
     with pytest.raises(ValueError, match="released memoryview"):
         view[0]  # the lease's own view is released with it
 
@@ -237,22 +247,22 @@ def test_attaching_refuses_what_is_no_sound_block(pool: shared.SharedBufferPool)
         for what, (offset, data) in cases.items():
             raw.write(offset, data)
             with pytest.raises(SharedBlockCorrupted):
-                Block.attach(pool.name)
+                NativePool._attach(pool.name)
             raw.write(0, original)
-        assert Block.attach(pool.name).capacity == 4, "the restored block attaches again"
+        assert NativePool._attach(pool.name).capacity == 4, "the restored block attaches again"
     finally:
         raw.close()
     with open("/dev/shm/nxp-not-a-block-test", "wb") as file:
         file.write(b"x" * 10000)
     try:
         with pytest.raises(SharedBlockCorrupted):
-            Block.attach("nxp-not-a-block-test")
+            NativePool._attach("nxp-not-a-block-test")
     finally:
         os.unlink("/dev/shm/nxp-not-a-block-test")
     with pytest.raises(FileNotFoundError):
-        Block.attach("nxp-no-such-block")
+        NativePool._attach("nxp-no-such-block")
     with pytest.raises(ValueError, match="without '/'"):
-        Block.attach("../etc")
+        NativePool._attach("../etc")
 
 
 def test_a_header_rewritten_after_attach_is_refused_not_followed(pool: shared.SharedBufferPool) -> None:
@@ -267,14 +277,15 @@ def test_a_header_rewritten_after_attach_is_refused_not_followed(pool: shared.Sh
                 call()
         raw.write(0, original)
         with shared.receive(handle) as buffer:
-            assert len(buffer) == 8192
+            assert buffer.size == 8192
     finally:
         raw.close()
     assert pool.available() == 4
 
 
-def test_indices_and_states_read_from_the_block_are_checked(pool: shared.SharedBufferPool) -> None:
+def test_indices_read_from_the_block_are_checked(pool: shared.SharedBufferPool) -> None:
     raw = Raw(pool.name)
+    queue = pool.queue
     try:
         for hint in (5, 1 << 31, 0xFFFFFFFF):  # index + 1 of a slot that does not exist
             raw.write(HINT_OFFSET, struct.pack("<I", hint))
@@ -282,13 +293,28 @@ def test_indices_and_states_read_from_the_block_are_checked(pool: shared.SharedB
             assert sorted(lease.slot for lease in leases) == [0, 1, 2, 3]
             for lease in leases:
                 lease.release()
-        raw.write(HEADER + 2 * RECORD, struct.pack("<Q", 3 << 30))  # slot 2: a state no process writes
+        # Ring entries naming slots that do not exist, or leases not queued: skipped.
+        ring = HEADER + 4 * RECORD
+        for position, entry in enumerate((0, 99, (7 << 32) | 2, 0xFFFFFFFFFFFFFFFF)):
+            raw.write(ring + 8 * position, struct.pack("<Q", entry))
+        raw.write(TAIL_OFFSET, struct.pack("<Q", 4))
+        lease = pool.acquire()
+        lease.value.write(b"real")
+        queue.put(lease)  # written at position 4
+        taken = queue.get(timeout=1)
+        assert taken is not None and bytes(taken.value.filled) == b"real"
+        taken.release()
+        # A tail further ahead of the head than the ring holds: corrupt, refused.
+        raw.write(TAIL_OFFSET, struct.pack("<Q", 1 << 40))
         with pytest.raises(SharedBlockCorrupted):
-            pool.available()
-        with pytest.raises(SharedBlockCorrupted):
-            pool.reclaim()
-        raw.write(HEADER + 2 * RECORD, struct.pack("<Q", 7 << 32))  # free again, generation 7
-        assert pool.available() == 4
+            queue.get(timeout=0)
+        raw.write(TAIL_OFFSET, struct.pack("<Q", 5))
+        raw.write(HEAD_OFFSET, struct.pack("<Q", 5))
+        # A slot's length beyond the buffer: read as the buffer's size, never beyond.
+        lease = pool.acquire()
+        raw.write(HEADER + lease.slot * RECORD + 16, struct.pack("<Q", 1 << 50))
+        assert lease.value.length == 8192 and len(lease.value.filled) == 8192
+        lease.release()
         raw.write(HEADER + 1 * RECORD, struct.pack("<Q", (1 << 32) | (1 << 30) | 0x3FFFFFFF))  # held by pid 2**30-1
         assert pool.reclaim() == 1, "a holder that cannot exist is dead"
     finally:
@@ -323,7 +349,7 @@ def test_a_refused_send_leaves_the_slots_age_alone() -> None:
         from nexus_pool import ReleasedError, shared
         with shared.SharedBufferPool(2, 4096) as pool:
             lease = pool.acquire()
-            before = pool._block.lease_word(lease.slot)
+            before = pool.lease_word(lease.slot)
             time.sleep(0.01)
             child = os.fork()
             if child == 0:
@@ -334,7 +360,7 @@ def test_a_refused_send_leaves_the_slots_age_alone() -> None:
                 os._exit(1)
             _, status = os.waitpid(child, 0)
             assert os.waitstatus_to_exitcode(status) == 0, "the child's send was not refused"
-            assert pool._block.lease_word(lease.slot) == before, "a refused send changed the record"
+            assert pool.lease_word(lease.slot) == before, "a refused send changed the record"
             lease.release()
         print("ok")
         """

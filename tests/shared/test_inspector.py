@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -113,13 +113,34 @@ def test_the_command_line_refuses_names_that_are_not_blocks() -> None:
 
 
 def test_inspecting_maps_read_only(pool: shared.SharedBufferPool) -> None:
-    from nexus_pool._shared_native import Block
+    from nexus_pool._shared_native import SharedBufferPool as NativePool
 
-    block = Block.inspect(pool.name)
-    for call in (block.try_acquire, lambda: block.reclaim(-1), lambda: block.claim(0, 1), lambda: block.wait(0.0)):
+    block = NativePool._inspect(pool.name)
+    calls: tuple[Callable[[], object], ...] = (
+        block.try_acquire,
+        block.acquire,
+        lambda: block.reclaim(),
+        lambda: block._claim(0, 1),
+        lambda: block._wait(0.0),
+        block.shutdown,
+        lambda: block.queue.put(None),
+        lambda: block.queue.get(0),
+    )
+    for call in calls:
         with pytest.raises(ValueError, match="read-only, for inspection"):
             call()
-    assert block.available() == 4
+    assert block.available() == 4 and not block.is_shutdown
+
+
+def test_queued_buffers_are_shown_queued(pool: shared.SharedBufferPool) -> None:
+    pool.queue.put(pool.acquire())
+    (holder,) = pool.holders()
+    assert (holder.state, holder.pid, holder.alive) == ("queued", os.getpid(), True)
+    status, out, _ = run_cli("inspect", pool.name)
+    assert status == 0 and out.splitlines()[2].split()[1] == "queued"
+    taken = pool.queue.get(0)
+    assert taken is not None
+    taken.release()
 
 
 def test_remove_orphans_from_the_command_line() -> None:

@@ -38,33 +38,54 @@ def pool() -> Iterator[shared.SharedBufferPool]:
 
 
 def test_the_compiled_types_are_the_typed_ones() -> None:
-    from nexus_pool._shared_native import Block, SharedLease
+    import ast
 
-    stub = stub_of("nexus_pool._shared_native").read_text()
-    for kind in (Block, SharedLease):
-        section = stub.split(f"class {kind.__name__}:")[1].split("\nclass ")[0]
-        typed = {line.split("(")[0].split()[-1] for line in section.splitlines() if line.strip().startswith("def ")}
-        public = {name for name in dir(kind) if not name.startswith("_") or name in {"__enter__", "__exit__"}}
-        assert public <= typed, f"{kind.__name__}: untyped {public - typed}"
+    from nexus_pool import _shared_native
+
+    stub = ast.parse(stub_of("nexus_pool._shared_native").read_text())
+    typed = {
+        node.name: {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+        for node in stub.body
+        if isinstance(node, ast.ClassDef)
+    }
+    for kind in (_shared_native.SharedBufferPool, _shared_native.SharedLease, _shared_native.SharedBuffer,
+                 _shared_native.WorkQueue):  # fmt: skip
+        own = set(vars(kind)) - {"__doc__", "__new__", "__module__", "__weaklistoffset__"}
+        public = {name for name in own if not name.startswith("__") or name in {"__enter__", "__exit__", "__len__"}}
+        assert public <= typed[kind.__name__], f"{kind.__name__}: untyped {public - typed[kind.__name__]}"
 
 
 def test_a_lease_in_one_process(pool: shared.SharedBufferPool) -> None:
-    assert (pool.capacity, pool.buffer_size, pool.available()) == (4, 8192, 4)
+    assert (pool.capacity, pool.size, pool.available()) == (4, 8192, 4)
     assert pool.name.startswith(f"nxp-{os.getpid()}-")
     lease = pool.acquire()
-    assert len(lease.buffer) == 8192 and not lease.buffer.readonly
-    lease.buffer[:5] = b"hello"
+    buffer = lease.value
+    assert buffer.size == 8192 and len(buffer.data) == 8192 and not buffer.data.readonly
+    assert buffer.write(b"hello") == 5 and bytes(buffer.filled) == b"hello" and len(buffer) == 5
     handle = lease.send()
     with pytest.raises(ReleasedError):
-        lease.buffer
+        lease.value
+    with pytest.raises(ReleasedError):
+        buffer.filled  # the buffer went with the lease
     with pytest.raises(ReleasedError):
         lease.release()
     assert pickle.loads(pickle.dumps(handle)) == handle
-    with shared.receive(handle) as buffer:
-        assert bytes(buffer[:5]) == b"hello"
+    with shared.receive(handle) as received:
+        assert bytes(received.filled) == b"hello", "the filled length travels in the block"
     with pytest.raises(ReleasedError, match="not in transit"):
         shared.receive(handle)  # a duplicate, after the release: stale
     assert pool.available() == 4
+    assert pool.acquire().value.length == 0, "a new lease starts empty"
+
+
+def test_the_deprecated_names_still_answer(pool: shared.SharedBufferPool) -> None:
+    with pytest.warns(DeprecationWarning, match="use .size"):
+        assert pool.buffer_size == 8192
+    lease = pool.acquire()
+    with pytest.warns(DeprecationWarning, match="value.data"):
+        view = lease.buffer
+    assert len(view) == 8192
+    lease.release()
 
 
 def test_exhaustion_and_timeouts(pool: shared.SharedBufferPool) -> None:
@@ -119,7 +140,7 @@ def test_fan_out_to_worker_processes(worker_count: int) -> None:
         for tag in range(300):
             lease = pool.acquire(timeout=30)
             payload = tag.to_bytes(8, "little") + os.urandom(16384 - 8)
-            lease.buffer[:] = payload
+            lease.value.write(payload)
             expected[tag] = hashlib.sha256(payload).hexdigest()
             inbox.put(lease.send())
         results = [outbox.get(timeout=30) for _ in range(300)]
@@ -185,7 +206,7 @@ def test_a_dead_producer_is_noticed_and_its_block_removed() -> None:
     assert producer.exitcode == -9
     assert not shared.producer_alive(name)
     with shared.receive(handle) as buffer:  # the block outlives its producer until removed
-        assert len(buffer) == 4096
+        assert buffer.size == 4096
     assert name in shared.remove_orphans()
     assert not os.path.exists(f"/dev/shm/{name}")
     assert not shared.producer_alive(name)
@@ -196,7 +217,7 @@ def test_an_unrelated_process_attaching_does_not_remove_the_block(pool: shared.S
     code = textwrap.dedent(f"""
         from nexus_pool import shared
         with shared.receive(shared.Handle({pool.name!r}, {handle.slot}, {handle.generation})) as buffer:
-            buffer[:2] = b"ok"
+            buffer.write(b"ok")
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert os.path.exists(f"/dev/shm/{pool.name}")

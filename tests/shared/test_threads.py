@@ -31,9 +31,9 @@ def test_one_acquirer_and_returner_threads(returners: int) -> None:
             while (item := inbox.get()) is not None:
                 if isinstance(item, shared.Handle):
                     with shared.receive(item) as buffer:
-                        seen.append(buffer[0])
+                        seen.append(buffer.data[0])
                 else:
-                    seen.append(item.buffer[0])
+                    seen.append(item.value.data[0])
                     item.release()
 
         threads = [threading.Thread(target=returner) for _ in range(returners)]
@@ -41,7 +41,7 @@ def test_one_acquirer_and_returner_threads(returners: int) -> None:
             thread.start()
         for round_number in range(ROUNDS):
             lease = pool.acquire(timeout=30)
-            lease.buffer[0] = round_number % 251
+            lease.value.data[0] = round_number % 251
             inbox.put(lease.send() if round_number % 2 else lease)
         for _ in threads:
             inbox.put(None)

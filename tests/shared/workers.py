@@ -16,8 +16,8 @@ def hash_handles(inbox: Any, outbox: Any) -> None:
     """Receive handles until None; put (tag, sha256 of the buffer) for each."""
     while (handle := inbox.get()) is not None:
         with shared.receive(handle) as buffer:
-            tag = int.from_bytes(buffer[:8], "little")
-            outbox.put((tag, hashlib.sha256(buffer).hexdigest(), os.getpid()))
+            tag = int.from_bytes(buffer.data[:8], "little")
+            outbox.put((tag, hashlib.sha256(buffer.data).hexdigest(), os.getpid()))
 
 
 def race_to_receive(handle: shared.Handle, barrier: multiprocessing.synchronize.Barrier, results: Any) -> None:
@@ -52,7 +52,7 @@ def produce_and_die(names: Any) -> None:
 def digest_of(handle: shared.Handle) -> str:
     """A ProcessPoolExecutor task."""
     with shared.receive(handle) as buffer:
-        return hashlib.sha256(buffer).hexdigest()
+        return hashlib.sha256(buffer.data).hexdigest()
 
 
 def die(handle: shared.Handle) -> None:

@@ -90,7 +90,11 @@ def test_local_pools() -> None:
 
 def test_buffer_pools_and_shutdown() -> None:
     with BufferPool(2, 64, zero=True) as pool:
-        assert_type(pool, Pool[Buffer])
+        assert_type(pool, BufferPool)
+        assert_type(pool.size, int)
+        assert_type(pool.zero, bool)
+        as_a_pool: Pool[Buffer] = pool  # a BufferPool is a Pool of Buffers
+        assert_type(as_a_pool.acquire(), Pooled[Buffer])
         with pool.acquire() as buffer:
             assert_type(buffer, Buffer)
             assert_type(buffer.write(b"abc"), int)
@@ -106,14 +110,26 @@ def test_shared_buffer_pools() -> None:
         return
     with shared.SharedBufferPool(2, 64) as pool:
         assert_type(pool, shared.SharedBufferPool)
+        assert_type(pool.size, int)
         assert_type(pool.try_acquire(), shared.SharedLease | None)
         lease = pool.acquire(timeout=1)
-        assert_type(lease.buffer, memoryview)
+        assert_type(lease.value, shared.SharedBuffer)
+        assert_type(lease.value.data, memoryview)
+        assert_type(lease.value.write(b"abc"), int)
+        assert_type(lease.value.filled, memoryview)
         handle = lease.send()
         assert_type(handle, shared.Handle)
         assert_type(handle.slot, int)
         with shared.receive(handle) as buffer:
-            assert_type(buffer, memoryview)
+            assert_type(buffer, shared.SharedBuffer)
+            assert_type(buffer.length, int)
+        work = pool.queue
+        assert_type(work, shared.WorkQueue)
+        assert_type(work.put(pool.acquire()), None)
+        assert_type(work.get(timeout=1), shared.SharedLease | None)
+        assert_type(shared.receiver(pool.name), shared.WorkQueue)
+        assert_type(pool.stats(), PoolStats)
+        assert_type(pool.is_shutdown, bool)
         assert_type(pool.reclaim(transit_max_age=1.0), int)
         assert_type(shared.producer_alive(pool.name), bool)
 
