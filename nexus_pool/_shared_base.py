@@ -19,6 +19,8 @@ from collections import Counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, SupportsIndex, final
 
+from typing_extensions import deprecated
+
 from ._base import check_capacity, check_timeout
 from ._errors import PoolExhausted, SharedBlockCorrupted
 from ._holders import SharedHolder
@@ -212,6 +214,7 @@ class SharedBufferPool:
             """Sleep until a release may have freed a buffer, at most ``seconds``."""
 
     @property
+    @deprecated("SharedBufferPool.buffer_size is deprecated: use .size", category=None)
     def buffer_size(self) -> int:
         """The size of each buffer in bytes (deprecated: use :attr:`size`)."""
         warnings.warn("SharedBufferPool.buffer_size is deprecated: use .size", DeprecationWarning, stacklevel=2)

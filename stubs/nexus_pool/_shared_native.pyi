@@ -4,6 +4,8 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import NoReturn, SupportsIndex, final
 
+from typing_extensions import deprecated
+
 from nexus_pool import _shared_base
 from nexus_pool._shared_handle import Handle
 from nexus_pool._stats import PoolStats
@@ -70,6 +72,7 @@ class SharedLease:
     @property
     def value(self) -> SharedBuffer: ...
     @property
+    @deprecated("SharedLease.buffer is deprecated: use .value.data")
     def buffer(self) -> memoryview: ...
     @property
     def slot(self) -> int: ...

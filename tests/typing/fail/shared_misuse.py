@@ -1,3 +1,4 @@
+# mypy: enable-error-code="deprecated"
 from nexus_pool import shared
 
 pool = shared.SharedBufferPool(2, 1024)
@@ -11,3 +12,5 @@ with pool.acquire() as buffer:
     buffer.write("text")  # E: arg-type
 pool.queue.put(handle)  # E: arg-type
 pool.is_shutdown = False  # E: misc
+pool.buffer_size  # E: deprecated
+pool.acquire().buffer  # E: deprecated
