@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_freelist import make_ffibuilder  # noqa: E402 - the build script is not a package
+from build_freelist import make_ffibuilder  # after the path: the build script is not a package
 
 CALLS = 200_000
 THREADS = 4
@@ -93,7 +93,7 @@ def main() -> None:
                 results[name].append((empty_call_ns(native), pop_push_ns(native, 1), pop_push_ns(native, THREADS)))
     print(f"{'':30} {'empty call':>12} {'pop+push':>12} {f'pop+push, {THREADS} threads':>22}")
     for name, rows in results.items():
-        empty, single, contended = (statistics.median(column) for column in zip(*rows))
+        empty, single, contended = (statistics.median(column) for column in zip(*rows, strict=True))
         print(f"{name:30} {empty:>9.1f} ns {single:>9.1f} ns {contended:>19.1f} ns")
 
 

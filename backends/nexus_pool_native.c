@@ -31,8 +31,9 @@
  * Module: multi-phase initialisation (PEP 489) with the types and every Python object
  * this code uses in module state (PEP 573/630), so each interpreter, subinterpreters
  * included, has its own; no C static holds a Python object. The module imports what it
- * needs itself: the public base classes (nexus_pool._base, nexus_pool._local_base), the
- * errors, the waiting helper (nexus_pool._slots) and PoolStats.
+ * needs itself: the public base classes (nexus_pool._base, _guard, _buffers, _local_base),
+ * the argument checks (_checks), the errors, the waiting helpers (_waiting, _slots), the holder
+ * records' helpers (_holders) and PoolStats; none of them imports this module back.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -175,19 +176,19 @@ typedef struct {
     PyObject *collected_message;  /* str: ... of a guard its finalizer released */
     PyObject *local_exhausted_reason;  /* str: why a local BoundedPool's acquire() does not wait */
     PyObject *local_what;         /* str: what its exhaustion message calls its values */
-    PyObject *wait_helper;        /* _slots.wait(take, waiting, wakeup, timeout) -> guard | None */
-    PyObject *check_timeout;      /* _base.check_timeout(timeout) -> float | None, or raises */
-    PyObject *value_repr;         /* _base.value_repr(value) -> str, bounded */
+    PyObject *wait_helper;        /* _waiting.wait(take, waiting, wakeup, timeout) -> guard | None */
+    PyObject *check_timeout;      /* _checks.check_timeout(timeout) -> float | None, or raises */
+    PyObject *value_repr;         /* _guard.value_repr(value) -> str, bounded */
     PyObject *add_note;           /* _slots.add_note(error, note) */
     PyObject *lock_type;          /* threading.Lock */
     PyObject *stats_type;         /* nexus_pool.PoolStats */
-    PyObject *waiter_type;        /* _slots.Waiter(take, waiting, note_wait) */
+    PyObject *waiter_type;        /* _waiting.Waiter(take, waiting, note_wait) */
     PyObject *monotonic;          /* time.monotonic */
     PyObject *exhausted_error;    /* _holders.exhausted(capacity, holders, waited) -> PoolExhausted */
     PyObject *warn_held;          /* _holders.warn_held_too_long(holders, threshold, pool) */
     PyObject *internal_prefix;    /* str: frames of files whose path starts so are nexus_pool's own */
     PyObject *how_names[3];       /* "sync", "async", "local": see enum nxp_how */
-    double longest_wait;          /* a longer timeout means no limit (_base.LONGEST_WAIT) */
+    double longest_wait;          /* a longer timeout means no limit (_checks.LONGEST_WAIT) */
 } nxp_state;
 
 static struct PyModuleDef native_module;
@@ -418,7 +419,7 @@ site_tuple(PyObject *code_object, int line)
 
 /* Wake one blocked acquirer, if any: take its token; a thread's token is a plain object
  * (release the semaphore it sleeps on), an event loop's is a callable that schedules its
- * wake-up (as _slots.wake_token, whose rules these are: an ordinary error of a callable
+ * wake-up (as _waiting.wake_token, whose rules these are: an ordinary error of a callable
  * token means its loop closed, a RuntimeError of the semaphore a wake-up is pending; any
  * other exception, a KeyboardInterrupt say, goes up, chained to the one pending).
  * 0, or -1 with that exception set. `pool` is kept alive by the caller. */
@@ -501,11 +502,13 @@ renew(PyObject *owner, PyObject *reset, PyObject *factory, PyObject *value, int 
     return fresh;
 }
 
-/* Reset `value` (stolen) on this thread and return `slot`. -1 with an exception set if
- * reset raised (the slot went back anyway, with a fresh factory() value) or the wake-up
- * did. `pool` is kept alive by the guard that held the value. */
+/* Reset `value` (stolen) on this thread and return `slot`: the reset of the pure facade's
+ * PurePooled.release, then its Home.give_back (store_and_push: keep the value, push the
+ * slot, wake a waiter). -1 with an exception set if reset raised (the slot went back
+ * anyway, with a fresh factory() value) or the wake-up did. `pool` is kept alive by the
+ * guard that held the value. */
 static int
-give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
+reset_and_give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 {
     int failed;
     PyObject *renewed = renew((PyObject *)pool, pool->reset, pool->factory, value, &failed);
@@ -542,9 +545,9 @@ local_push(LocalPoolObject *pool, PyObject *value)
     return grown;
 }
 
-/* Reset `value` (stolen) and keep it in the local pool: as give_back. */
+/* Reset `value` (stolen) and keep it in the local pool: as reset_and_give_back. */
 static int
-local_give_back(LocalPoolObject *pool, PyObject *value)
+local_reset_and_give_back(LocalPoolObject *pool, PyObject *value)
 {
     int failed;
     PyObject *renewed = renew((PyObject *)pool, pool->reset, pool->factory, value, &failed);
@@ -585,9 +588,9 @@ return_value(PooledObject *guard, PyObject *value)
 {
     if (guard->slot == NXP_LOCAL_SLOT) {
         local_unlink(guard);
-        return local_give_back((LocalPoolObject *)guard->owner, value);
+        return local_reset_and_give_back((LocalPoolObject *)guard->owner, value);
     }
-    return give_back((PoolObject *)guard->owner, guard->slot, value);
+    return reset_and_give_back((PoolObject *)guard->owner, guard->slot, value);
 }
 
 /* The release claim: the value, if this call won it (NULL otherwise). `guard` is kept
@@ -1008,7 +1011,7 @@ Pool_note_wait(PoolObject *self, PyObject *seconds)
     Py_RETURN_NONE;
 }
 
-/* _waiter() -> _slots.Waiter: what acquire_async needs (see nexus_pool/_async.py). `self`
+/* _waiter() -> _waiting.Waiter: what acquire_async needs (see nexus_pool/_async.py). `self`
  * is kept alive by this call; the Waiter holds its own references (bound methods, the set). */
 static PyObject *
 Pool_waiter(PoolObject *self, PyObject *Py_UNUSED(ignored))
@@ -1988,14 +1991,14 @@ native_exec(PyObject *module)
     PyObject *longest_wait = NULL;
     if (!(state->released_error = import_attribute("nexus_pool._errors", "ReleasedError"))
         || !(state->pool_shut_down = import_attribute("nexus_pool._errors", "PoolShutDown"))
-        || !(state->shutdown_message = import_attribute("nexus_pool._slots", "SHUTDOWN_MESSAGE"))
-        || !(state->wait_helper = import_attribute("nexus_pool._slots", "wait"))
+        || !(state->shutdown_message = import_attribute("nexus_pool._waiting", "SHUTDOWN_MESSAGE"))
+        || !(state->wait_helper = import_attribute("nexus_pool._waiting", "wait"))
         || !(state->add_note = import_attribute("nexus_pool._slots", "add_note"))
-        || !(state->waiter_type = import_attribute("nexus_pool._slots", "Waiter"))
-        || !(state->released_message = import_attribute("nexus_pool._base", "RELEASED_MESSAGE"))
-        || !(state->collected_message = import_attribute("nexus_pool._base", "COLLECTED_MESSAGE"))
-        || !(state->check_timeout = import_attribute("nexus_pool._base", "check_timeout"))
-        || !(state->value_repr = import_attribute("nexus_pool._base", "value_repr"))
+        || !(state->waiter_type = import_attribute("nexus_pool._waiting", "Waiter"))
+        || !(state->released_message = import_attribute("nexus_pool._guard", "RELEASED_MESSAGE"))
+        || !(state->collected_message = import_attribute("nexus_pool._guard", "COLLECTED_MESSAGE"))
+        || !(state->check_timeout = import_attribute("nexus_pool._checks", "check_timeout"))
+        || !(state->value_repr = import_attribute("nexus_pool._guard", "value_repr"))
         || !(state->local_exhausted_reason = import_attribute("nexus_pool._local_base", "EXHAUSTED_REASON"))
         || !(state->local_what = import_attribute("nexus_pool._local_base", "LOCAL_WHAT"))
         || !(state->stats_type = import_attribute("nexus_pool._stats", "PoolStats"))
@@ -2007,7 +2010,7 @@ native_exec(PyObject *module)
         || !(state->how_names[NXP_SYNC] = PyUnicode_InternFromString("sync"))
         || !(state->how_names[NXP_ASYNC] = PyUnicode_InternFromString("async"))
         || !(state->how_names[NXP_LOCAL] = PyUnicode_InternFromString("local"))
-        || !(longest_wait = import_attribute("nexus_pool._base", "LONGEST_WAIT")))
+        || !(longest_wait = import_attribute("nexus_pool._checks", "LONGEST_WAIT")))
         return -1;
     state->longest_wait = PyFloat_AsDouble(longest_wait);
     Py_DECREF(longest_wait);
@@ -2016,7 +2019,7 @@ native_exec(PyObject *module)
     if (PyModule_AddIntConstant(module, "MAX_CAPACITY", (long)nxp_max_capacity()) < 0)
         return -1;
     if (!(state->pool_type = make_type(module, &Pool_spec, "nexus_pool._base", "Pool", "Pool"))
-        || !(state->pooled_type = make_type(module, &Pooled_spec, "nexus_pool._base", "Pooled", "Pooled"))
+        || !(state->pooled_type = make_type(module, &Pooled_spec, "nexus_pool._guard", "Pooled", "Pooled"))
         || !(state->local_pool_type = make_type(module, &LocalPool_spec, "nexus_pool._local_base", "Pool", "LocalPool"))
         || !(state->local_bounded_type
              = make_type(module, &LocalBounded_spec, "nexus_pool._local_base", "BoundedPool", "LocalBoundedPool")))

@@ -112,12 +112,12 @@ typedef struct {
     PyObject *released_error;   /* nexus_pool.ReleasedError */
     PyObject *corrupted_error;  /* nexus_pool.SharedBlockCorrupted */
     PyObject *shut_down_error;  /* nexus_pool.PoolShutDown */
-    PyObject *producer_gone;    /* nexus_pool.ProducerGone */
+    PyObject *producer_gone;    /* nexus_pool.shared.ProducerGone */
     PyObject *empty_error;      /* queue.Empty */
     PyObject *handle_type;      /* nexus_pool.shared.Handle */
     PyObject *stats_type;       /* nexus_pool.PoolStats */
     PyObject *exhausted;        /* _shared_base.exhausted(pool, waited) -> PoolExhausted */
-    PyObject *check_timeout;    /* _base.check_timeout(timeout) -> float | None */
+    PyObject *check_timeout;    /* _checks.check_timeout(timeout) -> float | None */
 } nxs_state;
 
 static inline nxs_state *
@@ -1705,7 +1705,7 @@ shared_exec(PyObject *module)
         || !(state->handle_type = import_attribute("nexus_pool._shared_handle", "Handle"))
         || !(state->stats_type = import_attribute("nexus_pool._stats", "PoolStats"))
         || !(state->exhausted = import_attribute("nexus_pool._shared_base", "exhausted"))
-        || !(state->check_timeout = import_attribute("nexus_pool._base", "check_timeout"))
+        || !(state->check_timeout = import_attribute("nexus_pool._checks", "check_timeout"))
         || !(pool_base = import_attribute("nexus_pool._shared_base", "SharedBufferPool")))
         return -1;
     int failed = add_type(module, &state->pool_type, &Block_spec, pool_base, "SharedBufferPool") < 0

@@ -8,9 +8,10 @@
 4
 """
 
-from . import _facade  # installs the maker that Pool(...) calls: which facade serves a pool
+from . import _facade  # noqa: F401 - installs the maker that Pool(...) calls: which facade serves a pool
 from ._async import AsyncAcquisition
 from ._backends import available_backends
+from ._base import Pool
 from ._buffers import Buffer, BufferPool
 from ._errors import (
     BackendUnavailable,
@@ -22,9 +23,10 @@ from ._errors import (
     ReleasedError,
     SharedBlockCorrupted,
 )
-from ._holders import AcquireSite, Holder
-from ._base import Pool, Pooled
+from ._guard import Pooled
+from ._records import AcquireSite, Holder
 from ._stats import PoolStats
+from ._version import __version__ as __version__
 
 __all__ = [
     "AcquireSite",
@@ -45,5 +47,3 @@ __all__ = [
     "SharedBlockCorrupted",
     "available_backends",
 ]
-
-__version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 The loop's task waits without blocking the loop. It puts a *callable* token in the
 pool's waiting set, the one a blocked thread puts a plain token in; a release that finds
-a token takes it and calls it (``_slots.wake_token``, or ``wake_waiter`` in C), and the
+a token takes it and calls it (``_waiting.wake_token``, or ``wake_waiter`` in C), and the
 token schedules the wake-up on the loop with ``call_soon_threadsafe``. A release with
 nobody waiting costs nothing more than before: the set is empty.
 
@@ -22,19 +22,32 @@ from __future__ import annotations
 from collections.abc import Generator
 from time import monotonic
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, final
 
 from ._holders import exhausted
-from ._slots import WAIT_SLICE
+from ._records import Holder
+from ._waiting import WAIT_SLICE, Waiter
 
 if TYPE_CHECKING:
     import asyncio
 
-    from ._base import Pool, Pooled
+    from ._guard import Pooled
 
 __all__ = ["AsyncAcquisition"]
 
 T = TypeVar("T")
+
+
+class Lender(Protocol[T]):
+    """What the asyncio acquirer needs of a pool (every :class:`~nexus_pool.Pool` has it):
+    this module depends on no pool class, so the pool classes can depend on it."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    def holders(self) -> list[Holder]: ...
+
+    def _waiter(self) -> Waiter[Pooled[T]]: ...
 
 
 def _set_done(woken: asyncio.Future[None]) -> None:
@@ -42,7 +55,7 @@ def _set_done(woken: asyncio.Future[None]) -> None:
         woken.set_result(None)
 
 
-async def acquire(pool: Pool[T], seconds: float | None, shown: object) -> Pooled[T]:
+async def acquire(pool: Lender[T], seconds: float | None, shown: object) -> Pooled[T]:
     """A guard from ``pool``, waiting on the running loop up to ``seconds`` (checked)."""
     waiter = pool._waiter()
     guard = waiter.take()
@@ -102,7 +115,7 @@ class AsyncAcquisition(Generic[T]):
 
     __slots__ = ("_guard", "_pool", "_seconds", "_shown")
 
-    def __init__(self, pool: Pool[T], seconds: float | None, shown: object) -> None:
+    def __init__(self, pool: Lender[T], seconds: float | None, shown: object) -> None:
         self._pool = pool
         self._seconds = seconds
         self._shown = shown

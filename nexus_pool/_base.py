@@ -1,172 +1,32 @@
-"""The public classes :class:`Pool` and :class:`Pooled`, and the checks of their arguments.
+"""The public class :class:`Pool`: what users import, annotate with and test with
+``isinstance``.
 
-These are what users import, annotate with and test with ``isinstance``. Two
-implementations subclass them, with identical behaviour: the native facade (C types,
+Two implementations subclass it, with identical behaviour: the native facade (C types,
 ``backends/nexus_pool_native.c``) and the pure-Python facade (``_pool.py``). This module
-imports neither: the native module imports it to subclass its classes, and
-``_facade.py``, which imports both implementations, installs the function that
-``Pool(...)`` calls to make a pool on the chosen one (:func:`install_maker`).
+imports neither, nor the backend registry: ``Pool(...)`` checks its arguments and hands
+them to the one maker that ``_facade.py`` (which imports both implementations and chooses
+between them) installs with :func:`install_maker`, a registration, as codecs register
+their search functions. The guard class :class:`~nexus_pool.Pooled` lives in ``_guard.py``.
 """
 
 from __future__ import annotations
 
-import math
-import operator
-import reprlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NoReturn, Protocol, SupportsIndex, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, Protocol, SupportsIndex, TypeVar, final
 
 from ._async import AsyncAcquisition
-from ._backends import select
-from ._backends._contract import FreeList
-from ._errors import ReleasedError
-from ._holders import HowAcquired, Holder, check_track, check_warn_after, make_holder, thread_names
+from ._checks import check_callables, check_capacity, check_timeout, not_made_by
+from ._guard import Pooled
+from ._holders import check_track, check_warn_after, make_holder, thread_names
+from ._records import Holder, HowAcquired
 from ._stats import PoolStats
 
 if TYPE_CHECKING:
-    from ._slots import Waiter
+    from ._waiting import Waiter
 
-__all__ = [
-    "COLLECTED_MESSAGE",
-    "LONGEST_WAIT",
-    "RELEASED_MESSAGE",
-    "Pool",
-    "PoolKind",
-    "PoolMaker",
-    "Pooled",
-    "check_callables",
-    "check_capacity",
-    "check_timeout",
-    "install_maker",
-    "make_pool",
-    "value_repr",
-]
+__all__ = ["Pool", "PoolKind", "PoolMaker", "install_maker", "make_pool"]
 
 T = TypeVar("T")
-
-LONGEST_WAIT: Final = 365 * 24 * 3600.0
-"""Timeouts longer than a year are treated as no limit (``None``): the clock arithmetic
-stays exact, and nobody can tell the difference."""
-
-RELEASED_MESSAGE: Final = "this Pooled guard was already released (or never acquired); acquire again to get a value"
-
-COLLECTED_MESSAGE: Final = (
-    "this Pooled guard's slot was returned to its pool by garbage collection (the guard was "
-    "unreachable, e.g. in a reference cycle, and a finalizer brought it back); acquire again"
-)
-
-
-class _ValueRepr(reprlib.Repr):
-    """Bounded reprs of pooled values: a guard over a 64 KiB buffer prints one short line."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxstring = self.maxother = 60
-
-    def repr_bytearray(self, value: bytearray, level: int) -> str:
-        return self._bytes_like(value)
-
-    def repr_bytes(self, value: bytes, level: int) -> str:
-        return self._bytes_like(value)
-
-    def repr_memoryview(self, value: memoryview, level: int) -> str:
-        return f"<memoryview of {value.nbytes} bytes>"
-
-    def _bytes_like(self, value: bytes | bytearray) -> str:
-        size = len(value)
-        if size <= self.maxstring:
-            return repr(value)
-        shown = repr(bytes(value[: self.maxstring // 2]))
-        return f"{type(value).__name__}({shown}...) of {size} bytes"
-
-
-value_repr: Final = _ValueRepr().repr
-
-
-def check_capacity(capacity: object) -> int:
-    """``capacity`` as an int >= 1; like ``range()``, any ``__index__`` integer but bool."""
-    if isinstance(capacity, bool):
-        raise TypeError("capacity must be an int, not bool")
-    try:
-        number = operator.index(capacity)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"capacity must be an int, not {type(capacity).__name__}") from None
-    if number < 1:
-        raise ValueError(f"capacity must be >= 1, got {number}")
-    return number
-
-
-def check_callables(factory: object, reset: object) -> None:
-    """``factory`` callable and ``reset`` callable or None, else a TypeError naming it."""
-    if not callable(factory):
-        raise TypeError(f"factory must be callable, not {type(factory).__name__}")
-    if reset is not None and not callable(reset):
-        raise TypeError(f"reset must be callable or None, not {type(reset).__name__}")
-
-
-def check_timeout(timeout: object) -> float | None:
-    """``timeout`` in seconds; ``None`` for no limit, which a huge or infinite timeout also means."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool):
-        raise TypeError("timeout must be a number of seconds or None, not bool")
-    if not isinstance(timeout, (int, float)):
-        try:
-            timeout = operator.index(timeout)  # type: ignore[arg-type]  # numpy and friends
-        except TypeError:
-            raise TypeError(
-                f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
-            ) from None
-    try:
-        seconds = float(timeout)
-    except OverflowError:  # an int too large for a float: longer than any wait can be
-        seconds = math.inf
-    if math.isnan(seconds) or seconds < 0:
-        raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
-    return None if seconds > LONGEST_WAIT else seconds
-
-
-@final
-class Pooled(Generic[T]):
-    """A lease on one pooled value; give it back with :meth:`release` or a ``with`` block.
-
-    Each acquisition makes a new guard, so a guard that was released can never reach the
-    value again, even after its slot has been lent to somebody else. A guard that is
-    garbage collected while it still holds its value returns the slot itself.
-
-    Guards come from :meth:`Pool.acquire` and :meth:`Pool.try_acquire` (instances of a
-    facade's subclass); one made by calling ``Pooled()`` directly holds nothing.
-    """
-
-    __slots__ = ()
-
-    @property
-    def value(self) -> T:
-        """The pooled value; :class:`ReleasedError` once the guard has been released."""
-        raise ReleasedError(RELEASED_MESSAGE)
-
-    def release(self, _exc_type: object = None, _exc: object = None, _traceback: object = None) -> None:
-        """Reset the value on this thread and return its slot to the pool.
-
-        Raises :class:`ReleasedError` if the guard was already released. If ``reset``
-        raises, the slot still goes back (with a fresh ``factory()`` value) and the
-        exception propagates from here. ``__exit__`` does the same.
-        """
-        raise ReleasedError(RELEASED_MESSAGE)
-
-    def __enter__(self) -> T:
-        """The pooled value; :class:`ReleasedError` once the guard has been released."""
-        raise ReleasedError(RELEASED_MESSAGE)
-
-    def __exit__(self, _exc_type: object, _exc: object, _traceback: object) -> None:
-        """Release the guard (also when the ``with`` body raised)."""
-        raise ReleasedError(RELEASED_MESSAGE)
-
-    def __repr__(self) -> str:
-        return "<Pooled (released)>"
-
-    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
-        raise TypeError("Pooled guards cannot be copied or pickled: a copy would be a second lease on one slot")
 
 
 @final
@@ -221,57 +81,69 @@ class Pool(Generic[T]):
         while other threads release."""
         names = thread_names()
         return [
-            make_holder(slot, seconds, thread, names, site, how)
-            for slot, seconds, thread, site, how in self._holding()
+            make_holder(slot, seconds, thread, names, site, how) for slot, seconds, thread, site, how in self._holding()
         ]
 
-    if TYPE_CHECKING:  # the facades implement these
+    # The facades implement what follows; these bodies serve only an object that
+    # ``Pool(...)`` did not make (``object.__new__(Pool)``), which has no slots.
 
-        def try_acquire(self) -> Pooled[T] | None:
-            """A guard on a free value, or ``None`` at once when every slot is out."""
+    def try_acquire(self) -> Pooled[T] | None:
+        """A guard on a free value, or ``None`` at once when every slot is out."""
+        raise not_made_by(self, "Pool(...)")
 
-        def acquire(self, timeout: float | None = None) -> Pooled[T]:
-            """A guard on a free value, waiting up to ``timeout`` seconds (``None``: no limit).
+    def acquire(self, timeout: float | None = None) -> Pooled[T]:
+        """A guard on a free value, waiting up to ``timeout`` seconds (``None``: no limit).
 
-            Raises :class:`PoolExhausted` when time runs out; ``timeout=0`` never waits.
-            """
+        Raises :class:`~nexus_pool.PoolExhausted` when time runs out; ``timeout=0`` never waits.
+        """
+        raise not_made_by(self, "Pool(...)")
 
-        @property
-        def capacity(self) -> int:
-            """The number of slots (and of values), fixed at construction."""
+    @property
+    def capacity(self) -> int:
+        """The number of slots (and of values), fixed at construction."""
+        raise not_made_by(self, "Pool(...)")
 
-        def available(self) -> int:
-            """How many slots are free now (a snapshot while other threads release)."""
+    def available(self) -> int:
+        """How many slots are free now (a snapshot while other threads release)."""
+        raise not_made_by(self, "Pool(...)")
 
-        @property
-        def backend(self) -> str:
-            """The name of the backend in use."""
+    @property
+    def backend(self) -> str:
+        """The name of the backend in use."""
+        raise not_made_by(self, "Pool(...)")
 
-        @property
-        def facade(self) -> str:
-            """``"native"`` or ``"pure"``: which implementation this pool is."""
+    @property
+    def facade(self) -> str:
+        """``"native"`` or ``"pure"``: which implementation this pool is."""
+        raise not_made_by(self, "Pool(...)")
 
-        def handoff(self) -> None:
-            """Give up ownership: the next thread that acquires becomes the owner."""
+    def handoff(self) -> None:
+        """Give up ownership: the next thread that acquires becomes the owner."""
+        raise not_made_by(self, "Pool(...)")
 
-        def stats(self) -> PoolStats:
-            """A snapshot of this pool's counters (see :class:`nexus_pool.PoolStats`)."""
+    def stats(self) -> PoolStats:
+        """A snapshot of this pool's counters (see :class:`nexus_pool.PoolStats`)."""
+        raise not_made_by(self, "Pool(...)")
 
-        def shutdown(self) -> None:
-            """Lend nothing more: every acquisition raises :class:`PoolShutDown` from now
-            on, and those waiting (``acquire``, ``acquire_async``) wake up to raise it.
-            Releases are still accepted and lose nothing; ``available()`` and ``stats()``
-            keep working. Like ``queue.Queue.shutdown``; calling it again does nothing."""
+    def shutdown(self) -> None:
+        """Lend nothing more: every acquisition raises :class:`~nexus_pool.PoolShutDown` from now
+        on, and those waiting (``acquire``, ``acquire_async``) wake up to raise it.
+        Releases are still accepted and lose nothing; ``available()`` and ``stats()``
+        keep working. Like ``queue.Queue.shutdown``; calling it again does nothing."""
+        raise not_made_by(self, "Pool(...)")
 
-        @property
-        def is_shutdown(self) -> bool:
-            """Whether :meth:`shutdown` was called."""
+    @property
+    def is_shutdown(self) -> bool:
+        """Whether :meth:`shutdown` was called."""
+        raise not_made_by(self, "Pool(...)")
 
-        def _waiter(self) -> Waiter[Pooled[T]]:
-            """What ``acquire_async`` needs: an uncounted take, the waiting set, a counter."""
+    def _waiter(self) -> Waiter[Pooled[T]]:
+        """What ``acquire_async`` needs: an uncounted take, the waiting set, a counter."""
+        raise not_made_by(self, "Pool(...)")
 
-        def _holding(self) -> list[tuple[int | None, float, int, tuple[str, int, str] | None, HowAcquired]]:
-            """The raw records behind :meth:`holders`: slot, seconds, thread ident, site, how."""
+    def _holding(self) -> list[tuple[int | None, float, int, tuple[str, int, str] | None, HowAcquired]]:
+        """The raw records behind :meth:`holders`: slot, seconds, thread ident, site, how."""
+        raise not_made_by(self, "Pool(...)")
 
     def __enter__(self) -> Pool[T]:
         """``with Pool(...) as pool:`` shuts the pool down when the block ends."""
@@ -287,7 +159,7 @@ class Pool(Generic[T]):
         The event loop is then the pool's one acquiring thread; releases from any thread
         (``run_in_executor`` workers, other tasks) wake it. Waits up to ``timeout``
         seconds (``None``: no limit) without blocking the loop, then raises
-        :class:`PoolExhausted`. Cancelling the waiting task loses no slot.
+        :class:`~nexus_pool.PoolExhausted`. Cancelling the waiting task loses no slot.
         """
         seconds = check_timeout(timeout)
         shown = timeout if type(timeout) in (int, float) and seconds is not None else seconds
@@ -303,8 +175,10 @@ PoolKind = Literal["pool", "buffers"]
 
 class PoolMaker(Protocol):
     """Makes a new pool of ``kind`` on the implementation that serves its backend (see
-    ``_facade.py``): ``sample_period`` (0: record no acquire site, 1: every one, n: about one
-    in n) and ``warn_after`` (seconds; 0.0: never) are checked already."""
+    ``_facade.py``), which it chooses from ``backend`` (a name, or ``None``: the
+    environment's, else the default). ``capacity``, ``factory`` and ``reset`` are checked
+    already, and so are ``sample_period`` (0: record no acquire site, 1: every one, n:
+    about one in n) and ``warn_after`` (seconds; 0.0: never)."""
 
     def __call__(
         self,
@@ -312,7 +186,7 @@ class PoolMaker(Protocol):
         capacity: int,
         factory: Callable[[], Any],
         reset: Callable[[Any], object] | None,
-        freelist_class: type[FreeList[Any]],
+        backend: str | None,
         sample_period: int,
         warn_after: float,
         /,
@@ -339,12 +213,4 @@ def make_pool(
 ) -> Pool[Any]:
     """Check the keyword arguments every pool takes, and make the pool (``capacity``,
     ``factory`` and ``reset`` are checked already)."""
-    freelist_class = select(backend)
-    if capacity > freelist_class.max_capacity:
-        raise ValueError(
-            f"capacity must be <= {freelist_class.max_capacity} for backend {freelist_class.name!r}, got {capacity}"
-        )
-    sample_period = check_track(track)
-    if freelist_class.name == "debug":
-        sample_period = 1  # debug records every acquire site, whatever track says
-    return _makers[0](kind, capacity, factory, reset, freelist_class, sample_period, check_warn_after(warn_after))
+    return _makers[0](kind, capacity, factory, reset, backend, check_track(track), check_warn_after(warn_after))

@@ -21,7 +21,8 @@ import operator
 from functools import partial
 from typing import TYPE_CHECKING, Literal, NoReturn, Protocol, SupportsIndex, final
 
-from ._base import Pool, check_capacity, make_pool
+from ._base import Pool, make_pool
+from ._checks import check_capacity
 from ._errors import PoolShutDown
 
 __all__ = ["Buffer", "BufferPool", "BufferReset"]
@@ -122,9 +123,7 @@ class Buffer:
         start = self._length
         end = start + len(data) if not isinstance(data, memoryview) else start + data.nbytes
         if end > len(self.data):
-            raise ValueError(
-                f"{end - start} bytes do not fit: {start} of the buffer's {len(self.data)} are filled"
-            )
+            raise ValueError(f"{end - start} bytes do not fit: {start} of the buffer's {len(self.data)} are filled")
         self._view[start:end] = data
         self._length = end
         return end - start
@@ -207,7 +206,9 @@ class BufferPool(Pool[Buffer]):  # type: ignore[misc]  # Pool is final for users
     ) -> None:
         """Everything happened in ``__new__``, which returned a facade's pool."""
 
-    if TYPE_CHECKING:  # the facades implement it
+    if TYPE_CHECKING:
+        # Declared for the type checker only: this class comes before the facade's pool
+        # class in a buffer pool's MRO, so a body here would hide the facade's.
 
         @property
         def _reset(self) -> BufferReset:
@@ -230,7 +231,9 @@ class BufferPool(Pool[Buffer]):  # type: ignore[misc]  # Pool is final for users
     def _geometry(self) -> BufferReset:
         reset = self._reset
         if not isinstance(reset, BufferReset):  # the collector broke a cycle through the pool
-            raise PoolShutDown("this buffer pool was taken apart by the garbage collector (it was in a reference cycle)")
+            raise PoolShutDown(
+                "this buffer pool was taken apart by the garbage collector (it was in a reference cycle)"
+            )
         return reset
 
     def __repr__(self) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._holders import Holder, SharedHolder
+    from ._records import Holder, SharedHolder
 
 __all__ = [
     "BackendUnavailable",

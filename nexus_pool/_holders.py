@@ -15,7 +15,7 @@ recorded as ``track`` says:
 produce one :class:`~nexus_pool.PoolLeakWarning`, checked when the pool is acquired from
 and when it runs dry: no timer thread, nothing at all when unset.
 
-This module imports nothing of the package but the errors: both facades, the local
+This module imports nothing of the package but the errors and the records: both facades, the local
 pools and the shared pool use it, and the C modules import it.
 """
 
@@ -28,28 +28,24 @@ import threading
 import warnings
 from collections import Counter
 from collections.abc import Container, Iterable, Sequence
-from dataclasses import dataclass
 from types import FrameType
-from typing import Final, Literal, Protocol, final
+from typing import Final, Protocol
 
 from ._errors import PoolExhausted, PoolLeakWarning
+from ._records import AcquireSite, Holder, HowAcquired
 
 __all__ = [
-    "SAMPLE_PERIOD",
     "INTERNAL_PREFIX",
+    "SAMPLE_PERIOD",
     "TRACK_ENV_VAR",
     "TRACK_MODES",
     "WARN_AFTER_ENV_VAR",
-    "AcquireSite",
-    "Holder",
-    "HowAcquired",
-    "SharedHolder",
+    "caller_site",
     "check_track",
     "check_warn_after",
     "exhausted",
     "make_holder",
     "thread_names",
-    "caller_site",
     "warn_crossed",
     "warn_held_too_long",
 ]
@@ -65,72 +61,10 @@ instruction's offset; the line is looked up only when holders() asks), so one in
 about 1% of its fastest acquire-and-release cycle (README, "When the pool runs dry", has
 the measurement)."""
 
-HowAcquired = Literal["sync", "async", "local"]
-"""How a guard was acquired: ``acquire``/``try_acquire``, ``acquire_async``, a local pool."""
-
 INTERNAL_PREFIX: Final = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_")
 """Frames of files whose path starts so (the package's private modules, ``_*.py`` and
 ``_backends/``) are nexus_pool's own: an acquire site is the first frame outside them (the
 C modules skip them too). The demo and the benchmark are programs like any user's."""
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class AcquireSite:
-    """Where a guard was acquired: the caller's file, line and function."""
-
-    filename: str
-    lineno: int
-    function: str
-
-    def __str__(self) -> str:
-        return f"{os.path.basename(self.filename)}:{self.lineno} in {self.function}"
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Holder:
-    """One lent slot of a pool, as :meth:`nexus_pool.Pool.holders` reports it."""
-
-    slot: int | None
-    """The slot's index (``None`` for a local pool's lease: local pools have no slots)."""
-    seconds: float
-    """How long the slot has been held, in seconds (to a few milliseconds)."""
-    thread_id: int
-    """The ident of the thread that acquired it (``threading.get_ident()`` there)."""
-    thread_name: str
-    """That thread's name, or ``"(ended)"`` if it has finished since."""
-    site: AcquireSite | None
-    """Where it was acquired, when that was recorded (see ``track``)."""
-    how: HowAcquired
-    """``"sync"``: ``acquire``/``try_acquire``; ``"async"``: ``acquire_async``; ``"local"``:
-    a local pool's acquisition."""
-
-    def __str__(self) -> str:
-        where = f" at {self.site}" if self.site is not None else ""
-        slot = "" if self.slot is None else f"slot {self.slot} "
-        return f"{slot}held {self.seconds:.1f} s by thread {self.thread_name!r}{where}"
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class SharedHolder:
-    """One lent buffer of a shared pool, as :meth:`SharedBufferPool.holders` reports it."""
-
-    slot: int
-    state: Literal["held", "in transit"]
-    """``"held"`` by a process (acquired, or received), or ``"in transit"``: sent, and not
-    received yet."""
-    pid: int
-    """The process that holds it, or that sent it."""
-    alive: bool
-    """Whether that process still runs (a dead holder's buffer comes back by ``reclaim()``)."""
-    seconds: float
-    """Seconds since it was acquired, sent or received (its latest hand-over)."""
-
-    def __str__(self) -> str:
-        life = "" if self.alive else ", dead"
-        return f"slot {self.slot} {self.state} {self.seconds:.1f} s, pid {self.pid}{life}"
 
 
 def thread_names() -> dict[int, str]:
@@ -217,7 +151,7 @@ def describe(holders: Sequence[Holder]) -> str:
 def exhausted(
     capacity: int, holders: Sequence[Holder], waited: object = None, *, what: str = "slots", note: str = ""
 ) -> PoolExhausted:
-    """The :class:`PoolExhausted` a pool raises: all its slots are out, who holds them,
+    """The :class:`~nexus_pool.PoolExhausted` a pool raises: all its slots are out, who holds them,
     and (if it waited) for how long. ``waited`` is the timeout as the caller gave it;
     ``note`` ends the message."""
     message = f"all {capacity} {what} are in use"
@@ -234,7 +168,7 @@ def exhausted(
 
 
 def warn_held_too_long(holders: Iterable[Holder], threshold: float, pool: object) -> None:
-    """One :class:`PoolLeakWarning` per holder in ``holders`` (held longer than ``threshold``).
+    """One :class:`~nexus_pool.PoolLeakWarning` per holder in ``holders`` (held longer than ``threshold``).
 
     Called by a pool's acquire path; the warning points at the caller's line.
     """

@@ -29,19 +29,19 @@ import atexit
 import sys
 import warnings
 import weakref
+from collections.abc import Callable
 from random import Random
 from threading import get_ident
 from time import monotonic
-from collections.abc import Callable
 from typing import Any, Final, Generic, SupportsIndex, TypeVar, final
 
-from ._backends import select
 from ._backends.debug import DebugFreeList, _claim, _current_token
 from ._errors import OwnershipError, PoolLeakWarning, ReleasedError
-from ._holders import HowAcquired, caller_site, exhausted
-from ._base import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pooled, value_repr
-from ._facade import native_enabled, native_unavailable
+from ._facade import native_enabled, native_unavailable, select
+from ._guard import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pooled, value_repr
+from ._holders import caller_site, exhausted
 from ._local_base import EXHAUSTED_REASON, LOCAL_WHAT, BoundedPool, Pool, install_maker
+from ._records import HowAcquired
 from ._slots import add_note
 
 __all__ = ["BoundedPool", "LocalPooled", "Pool"]
@@ -416,7 +416,7 @@ def _load_native() -> tuple[Any, Any] | None:
     serves no pool either)."""
     if native_unavailable():
         return None
-    from ._native import LocalBoundedPool, LocalPool
+    from ._native import LocalBoundedPool, LocalPool  # the compiled module: known to load by now
 
     return LocalPool, LocalBoundedPool
 

@@ -10,10 +10,12 @@ that makes a new pool on the chosen implementation (:func:`install_maker`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, SupportsIndex, TypeVar, cast, final
+from typing import Any, Final, Generic, Literal, Protocol, SupportsIndex, TypeVar, cast, final
 
-from ._base import Pooled, check_callables, check_capacity
-from ._holders import Holder, HowAcquired, check_track, make_holder, thread_names
+from ._checks import check_callables, check_capacity, not_made_by
+from ._guard import Pooled
+from ._holders import check_track, make_holder, thread_names
+from ._records import Holder, HowAcquired
 
 __all__ = ["EXHAUSTED_REASON", "LOCAL_WHAT", "BoundedPool", "LocalPoolMaker", "Pool", "install_maker"]
 
@@ -65,29 +67,37 @@ class Pool(Generic[T]):
         ``None``: local pools have no slots), as :meth:`nexus_pool.Pool.holders`."""
         return _holders_of(self)
 
-    if TYPE_CHECKING:  # the implementations define these
+    # The implementations define what follows; these bodies serve only an object
+    # that the class did not make.
 
-        def try_acquire(self) -> Pooled[T] | None:
-            """A guard on a free value, or ``None`` when none is free (never calls ``factory``)."""
+    def try_acquire(self) -> Pooled[T] | None:
+        """A guard on a free value, or ``None`` when none is free (never calls ``factory``)."""
+        raise not_made_by(self, "local.Pool(...)")
 
-        def acquire(self) -> Pooled[T]:
-            """A guard on a free value, or on a new one made by ``factory()``."""
+    def acquire(self) -> Pooled[T]:
+        """A guard on a free value, or on a new one made by ``factory()``."""
+        raise not_made_by(self, "local.Pool(...)")
 
-        def take(self) -> T:
-            """A value that leaves the pool for good (a free one, else a new one)."""
+    def take(self) -> T:
+        """A value that leaves the pool for good (a free one, else a new one)."""
+        raise not_made_by(self, "local.Pool(...)")
 
-        def put(self, value: T) -> None:
-            """Add ``value`` to the pool (``reset`` is not called: pass it ready for reuse)."""
+    def put(self, value: T) -> None:
+        """Add ``value`` to the pool (``reset`` is not called: pass it ready for reuse)."""
+        raise not_made_by(self, "local.Pool(...)")
 
-        def available(self) -> int:
-            """How many values are free now."""
+    def available(self) -> int:
+        """How many values are free now."""
+        raise not_made_by(self, "local.Pool(...)")
 
-        @property
-        def backend(self) -> str:
-            """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
+    @property
+    def backend(self) -> str:
+        """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
+        raise not_made_by(self, "local.Pool(...)")
 
-        def handoff(self) -> None:
-            """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
+    def handoff(self) -> None:
+        """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
+        raise not_made_by(self, "local.Pool(...)")
 
 
 @final
@@ -129,30 +139,37 @@ class BoundedPool(Generic[T]):
         ``None``: local pools have no slots), as :meth:`nexus_pool.Pool.holders`."""
         return _holders_of(self)
 
-    if TYPE_CHECKING:  # the implementations define these
+    # The implementations define what follows; these bodies serve only an object
+    # that the class did not make.
 
-        @property
-        def capacity(self) -> int:
-            """The number of values, fixed at construction."""
+    @property
+    def capacity(self) -> int:
+        """The number of values, fixed at construction."""
+        raise not_made_by(self, "local.BoundedPool(...)")
 
-        def try_acquire(self) -> Pooled[T] | None:
-            """A guard on a free value, or ``None`` when none is free."""
+    def try_acquire(self) -> Pooled[T] | None:
+        """A guard on a free value, or ``None`` when none is free."""
+        raise not_made_by(self, "local.BoundedPool(...)")
 
-        def acquire(self) -> Pooled[T]:
-            """A guard on a free value; :class:`PoolExhausted` at once when none is free.
+    def acquire(self) -> Pooled[T]:
+        """A guard on a free value; :class:`~nexus_pool.PoolExhausted` at once when none is free.
 
-            Only this thread returns values, so waiting could never end.
-            """
+        Only this thread returns values, so waiting could never end.
+        """
+        raise not_made_by(self, "local.BoundedPool(...)")
 
-        def available(self) -> int:
-            """How many values are free now."""
+    def available(self) -> int:
+        """How many values are free now."""
+        raise not_made_by(self, "local.BoundedPool(...)")
 
-        @property
-        def backend(self) -> str:
-            """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
+    @property
+    def backend(self) -> str:
+        """``"debug"`` when threads are checked, else ``"local"`` (a plain stack, no locks)."""
+        raise not_made_by(self, "local.BoundedPool(...)")
 
-        def handoff(self) -> None:
-            """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
+    def handoff(self) -> None:
+        """Give up ownership: the next thread that acquires becomes the owner (``debug`` only)."""
+        raise not_made_by(self, "local.BoundedPool(...)")
 
 
 class LocalPoolMaker(Protocol):

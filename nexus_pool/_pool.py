@@ -13,19 +13,24 @@ from collections.abc import Callable
 from random import Random
 from threading import get_ident
 from time import monotonic
-from typing import TypeVar, final
+from typing import Final, TypeVar, final
 
 from ._backends._contract import FreeList
-from ._errors import ReleasedError
-from ._holders import HowAcquired, caller_site, exhausted, warn_held_too_long
-from ._base import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pool, Pooled, check_timeout, value_repr
+from ._base import Pool
 from ._buffers import Buffer, BufferPool
-from ._slots import STALE, Home, Lease, Waiter, collecting
+from ._checks import check_timeout
+from ._errors import ReleasedError
+from ._guard import COLLECTED_MESSAGE, RELEASED_MESSAGE, Pooled, value_repr
+from ._holders import caller_site, exhausted, warn_held_too_long
+from ._records import HowAcquired
+from ._slots import STALE, Home, Lease, collecting
 from ._stats import PoolStats
+from ._waiting import Waiter
 
 __all__ = ["PurePool", "PurePooled"]
 
 T = TypeVar("T")
+
 
 @final
 class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final for users, not for its facades
@@ -33,10 +38,14 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
 
     # _lease is present exactly while the lease is held. Deleting it is the release
     # claim, which one thread wins: a slot delete is a single atomic step, under the
-    # GIL and under the object's lock on free-threaded builds. Slots are cleared in
-    # name order when a guard dies, so _lease goes before _source, and the home is
-    # still there when the dying lease brings its slot back. _collected is set once a
-    # release() found the slot returned by garbage collection (a quiet no-op).
+    # GIL and under the object's lock on free-threaded builds. When a guard dies, its
+    # _lease must go before its _source, so that the home is still there when the dying
+    # lease brings its slot back (the guard may hold the last reference to the home of a
+    # dropped pool). CPython clears a dying object's slots in the order of its type's
+    # member list, which it sorts by name; SLOTS_CLEARED_IN_ORDER below checks that the
+    # names sort so, and tests/facades/test_pure_revival.py that CPython still sorts.
+    # _collected is set once a release() found the slot returned by garbage collection
+    # (a quiet no-op).
     __slots__ = ("_collected", "_lease", "_released_at", "_source")
 
     _lease: Lease[T]
@@ -46,7 +55,7 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
 
     @property
     def value(self) -> T:
-        """The pooled value; :class:`ReleasedError` once the guard has been released."""
+        """The pooled value; :class:`~nexus_pool.ReleasedError` once the guard has been released."""
         try:
             return self._lease.box["value"]
         except (AttributeError, KeyError):  # released; or its lease died and handed the value over
@@ -58,7 +67,7 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
     def release(self, _exc_type: object = None, _exc: object = None, _traceback: object = None) -> None:
         """Reset the value on this thread and return its slot to the pool.
 
-        Raises :class:`ReleasedError` if the guard was already released. If ``reset``
+        Raises :class:`~nexus_pool.ReleasedError` if the guard was already released. If ``reset``
         raises, the slot still goes back (with a fresh ``factory()`` value) and the
         exception propagates from here.
         """
@@ -112,6 +121,13 @@ class PurePooled(Pooled[T]):  # type: ignore[misc]  # the public class is final 
         except AttributeError:
             return "<Pooled (released)>"
         return f"<Pooled slot={lease.slot} value={value_repr(value)}>"
+
+
+SLOTS_CLEARED_IN_ORDER: Final = ("_lease", "_source")
+"""A dying :class:`PurePooled` must drop these in this order (see its ``__slots__``)."""
+
+if [name for name in sorted(PurePooled.__slots__) if name in SLOTS_CLEARED_IN_ORDER] != list(SLOTS_CLEARED_IN_ORDER):
+    raise RuntimeError("PurePooled's slot names no longer sort in the order its guards must drop them")
 
 
 class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for users, not for its facades
@@ -182,7 +198,7 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
     def acquire(self, timeout: float | None = None) -> PurePooled[T]:
         """A guard on a free value, waiting up to ``timeout`` seconds (``None``: no limit).
 
-        Raises :class:`PoolExhausted` when time runs out; ``timeout=0`` never waits.
+        Raises :class:`~nexus_pool.PoolExhausted` when time runs out; ``timeout=0`` never waits.
         """
         seconds = check_timeout(timeout)
         if self._warn_after:
@@ -277,7 +293,7 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         self._wait_seconds += seconds
 
     def shutdown(self) -> None:
-        """Lend nothing more: every acquisition raises :class:`PoolShutDown` from now on,
+        """Lend nothing more: every acquisition raises :class:`~nexus_pool.PoolShutDown` from now on,
         and those waiting wake up to raise it. Releases are still accepted."""
         self._home.shutdown()
 
@@ -334,10 +350,7 @@ class PurePool(Pool[T]):  # type: ignore[misc]  # the public class is final for 
         self._home.freelist.handoff()
 
     def __repr__(self) -> str:
-        return (
-            f"<nexus_pool.Pool capacity={self.capacity} available={self.available()} "
-            f"backend={self.backend!r}>"
-        )
+        return f"<nexus_pool.Pool capacity={self.capacity} available={self.available()} backend={self.backend!r}>"
 
 
 @final

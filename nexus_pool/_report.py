@@ -11,8 +11,10 @@ import os
 import sys
 from typing import Final
 
-from . import __version__
-from ._backends import BACKENDS, ENV_VAR, backend_class, default_backend, unavailable_backends
+from ._backends import BACKENDS, ENV_VAR, backend_class, unavailable_backends
+from ._facade import default_backend
+from ._shared import shared_unavailable
+from ._version import __version__
 
 __all__ = ["NATIVE_MODULES", "missing_native_modules", "report"]
 
@@ -46,10 +48,10 @@ def report() -> str:
             lines.append(f"  {name}: MISSING ({missing[name]})")
         else:
             lines.append(f"  {name}: {getattr(sys.modules[name], '__file__', None) or 'loaded'}")
-    from ._shared import shared_unavailable
-
     why = shared_unavailable()
-    lines.append(f"nexus_pool.shared (buffers shared with worker processes): {'UNAVAILABLE: ' + why if why else 'available'}")
+    lines.append(
+        f"nexus_pool.shared (buffers shared with worker processes): {'UNAVAILABLE: ' + why if why else 'available'}"
+    )
     unavailable = unavailable_backends()
     chosen = os.environ.get(ENV_VAR)
     default = default_backend() if len(unavailable) < len(BACKENDS) else "none"

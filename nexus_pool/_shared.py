@@ -15,7 +15,7 @@ truth of who has it, and every hand-over between processes is one compare-and-sw
   ``with nexus_pool.shared.receive(handle) as buffer:``), which attaches the block by name
   (once per process) and takes the slot; releasing it, from that process, puts it
   straight back in the producer's pool;
-* a stale, duplicate or foreign handle is refused (:class:`ReleasedError`); a buffer is
+* a stale, duplicate or foreign handle is refused (:class:`~nexus_pool.ReleasedError`); a buffer is
   never lent twice.
 
 The per-buffer path (acquire, put, get, send, receive, release) is C and runs no
@@ -30,7 +30,7 @@ removes the blocks of producers that died without closing them.
 Trust: the block is untrusted input (any process of the same user can write into it).
 Each process keeps its own checked copy of the block's geometry and checks every index it
 reads from the block; a block that says what no nexus_pool process writes raises
-:class:`SharedBlockCorrupted`, and is never read or written out of bounds.
+:class:`~nexus_pool.SharedBlockCorrupted`, and is never read or written out of bounds.
 
 Closing: the producer's block is closed (and its name removed) by ``close()``, at the end
 of a ``with`` block, or when the pool is collected or the interpreter exits. From then
@@ -140,7 +140,7 @@ def receive(handle: Handle) -> SharedLease:
     """Claim the lease ``handle`` stands for, in this process (attaching its block once).
 
     ``ReleasedError`` for a stale, duplicate or foreign handle, or one reclaimed meanwhile;
-    :class:`SharedBlockCorrupted` if the block is not a sound nexus_pool block.
+    :class:`~nexus_pool.SharedBlockCorrupted` if the block is not a sound nexus_pool block.
     """
     name, slot, generation = handle
     return _attach(name)._claim(slot, generation)
@@ -156,7 +156,7 @@ def receiver(source: str | Handle) -> WorkQueue:
 
     ``get(timeout=None)`` takes one (``None`` for a stop marker or a shut-down pool with
     nothing left; ``queue.Empty`` after ``timeout``); both end with
-    :class:`~nexus_pool.ProducerGone` if the producer dies and nothing is left.
+    :class:`~nexus_pool.shared.ProducerGone` if the producer dies and nothing is left.
     """
     name = source.name if isinstance(source, Handle) else source
     if not isinstance(name, str):
@@ -218,4 +218,3 @@ def remove_orphans() -> list[str]:
             continue
         removed.append(entry)
     return removed
-

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, SupportsIndex,
 
 from typing_extensions import deprecated
 
-from ._base import check_capacity, check_timeout
-from ._errors import PoolExhausted, SharedBlockCorrupted
-from ._holders import SharedHolder
+from ._checks import check_capacity, check_timeout, not_made_by
+from ._errors import PoolExhausted
+from ._records import SharedHolder
 from ._stats import PoolStats
 
 if TYPE_CHECKING:
@@ -153,65 +153,81 @@ class SharedBufferPool:
             raise TypeError(f"name must be a str or None, not {type(name).__name__}")
         return _makers[0](slots, size, name)
 
-    if TYPE_CHECKING:  # the compiled type implements these
+    # The compiled type implements what follows; these bodies serve only an object
+    # that ``SharedBufferPool(...)`` did not make.
 
-        @property
-        def name(self) -> str:
-            """The block's name: what handles carry, and what workers attach by."""
+    @property
+    def name(self) -> str:
+        """The block's name: what handles carry, and what workers attach by."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        @property
-        def capacity(self) -> int:
-            """The number of buffers."""
+    @property
+    def capacity(self) -> int:
+        """The number of buffers."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        @property
-        def size(self) -> int:
-            """The size of each buffer in bytes."""
+    @property
+    def size(self) -> int:
+        """The size of each buffer in bytes."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        @property
-        def closed(self) -> bool:
-            """Whether :meth:`close` was called (or the pool was finalized)."""
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (or the pool was finalized)."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        @property
-        def is_shutdown(self) -> bool:
-            """Whether :meth:`shutdown` was called."""
+    @property
+    def is_shutdown(self) -> bool:
+        """Whether :meth:`shutdown` was called."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        @property
-        def queue(self) -> WorkQueue:
-            """The block's work queue: ``put(lease)`` hands a lease to whichever worker
-            takes it next; ``put(None)`` ends one worker's loop."""
+    @property
+    def queue(self) -> WorkQueue:
+        """The block's work queue: ``put(lease)`` hands a lease to whichever worker
+        takes it next; ``put(None)`` ends one worker's loop."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def try_acquire(self) -> SharedLease | None:
-            """A lease on a free buffer, or ``None`` at once."""
+    def try_acquire(self) -> SharedLease | None:
+        """A lease on a free buffer, or ``None`` at once."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def acquire(self, timeout: float | None = None) -> SharedLease:
-            """A lease, waiting (futex, no spinning) up to ``timeout`` seconds for a release;
-            :class:`~nexus_pool.PoolExhausted` naming the holders when time runs out."""
+    def acquire(self, timeout: float | None = None) -> SharedLease:
+        """A lease, waiting (futex, no spinning) up to ``timeout`` seconds for a release;
+        :class:`~nexus_pool.PoolExhausted` naming the holders when time runs out."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def available(self) -> int:
-            """Free buffers now (a snapshot while workers release)."""
+    def available(self) -> int:
+        """Free buffers now (a snapshot while workers release)."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def stats(self) -> PoolStats:
-            """A snapshot of this pool's counters, as :meth:`nexus_pool.Pool.stats`."""
+    def stats(self) -> PoolStats:
+        """A snapshot of this pool's counters, as :meth:`nexus_pool.Pool.stats`."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def shutdown(self) -> None:
-            """Lend nothing more: acquisitions, waiting ones too, raise
-            :class:`~nexus_pool.PoolShutDown`; releases (and workers taking what was
-            queued) go on. Every process sees it."""
+    def shutdown(self) -> None:
+        """Lend nothing more: acquisitions, waiting ones too, raise
+        :class:`~nexus_pool.PoolShutDown`; releases (and workers taking what was
+        queued) go on. Every process sees it."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def reclaim(self, transit_max_age: float | None = None) -> int:
-            """Give back the buffers held by processes that died; with ``transit_max_age``
-            (seconds), also those sent or queued that long ago and never taken. How many."""
+    def reclaim(self, transit_max_age: float | None = None) -> int:
+        """Give back the buffers held by processes that died; with ``transit_max_age``
+        (seconds), also those sent or queued that long ago and never taken. How many."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def close(self) -> None:
-            """Close the pool and remove the block's name (workers that attached keep their
-            mapping). Waiting acquirers wake up and raise ``ValueError``; leases still out
-            keep working until released. Calling it again does nothing."""
+    def close(self) -> None:
+        """Close the pool and remove the block's name (workers that attached keep their
+        mapping). Waiting acquirers wake up and raise ``ValueError``; leases still out
+        keep working until released. Calling it again does nothing."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def lease_word(self, slot: int, /) -> tuple[int, int, int, int]:
-            """What the block says of ``slot``: state, generation, pid, stamp (ns)."""
+    def lease_word(self, slot: int, /) -> tuple[int, int, int, int]:
+        """What the block says of ``slot``: state, generation, pid, stamp (ns)."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
-        def _wait(self, seconds: float, /) -> int:
-            """Sleep until a release may have freed a buffer, at most ``seconds``."""
+    def _wait(self, seconds: float, /) -> int:
+        """Sleep until a release may have freed a buffer, at most ``seconds``."""
+        raise not_made_by(self, "SharedBufferPool(...)")
 
     @property
     @deprecated("SharedBufferPool.buffer_size is deprecated: use .size", category=None)

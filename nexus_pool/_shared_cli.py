@@ -39,13 +39,13 @@ def _blocks() -> list[str]:
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
 
 
 def _block_type() -> type[Block]:
     """The compiled Block type (imported once ``main`` knows it loads: the report of why
     not is the command's to make)."""
-    from ._shared_native import SharedBufferPool
+    from ._shared_native import SharedBufferPool  # the compiled module: known to load by now
 
     return SharedBufferPool
 
@@ -80,7 +80,9 @@ def _list(out: TextIO) -> int:
 
 def _inspect(name: str, out: TextIO, err: TextIO) -> int:
     if not name.startswith(BLOCK_PREFIX) or "/" in name:
-        print(f"nexus_pool.shared: {name!r} is not a nexus_pool block name (they start with {BLOCK_PREFIX!r})", file=err)
+        print(
+            f"nexus_pool.shared: {name!r} is not a nexus_pool block name (they start with {BLOCK_PREFIX!r})", file=err
+        )
         return 2
     try:
         block = _block_type()._inspect(name)
@@ -100,7 +102,13 @@ def _inspect(name: str, out: TextIO, err: TextIO) -> int:
     if holders:
         rows = [["SLOT", "STATE", "PID", "ALIVE", "FOR"]]
         rows += [
-            [str(holder.slot), holder.state, str(holder.pid), "yes" if holder.alive else "no", f"{holder.seconds:.1f} s"]
+            [
+                str(holder.slot),
+                holder.state,
+                str(holder.pid),
+                "yes" if holder.alive else "no",
+                f"{holder.seconds:.1f} s",
+            ]
             for holder in holders
         ]
         _table(rows, out)

@@ -68,55 +68,39 @@ from __future__ import annotations
 
 import gc
 import operator
-import sysconfig
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter, methodcaller
-from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 from ._backends._contract import FreeList, LeaseWatcher
 from ._errors import PoolShutDown
-from ._holders import HowAcquired
+from ._records import HowAcquired
+from ._waiting import SHUTDOWN_MESSAGE, wait, wake_token
 
 if TYPE_CHECKING:
-    from _thread import LockType as Lock
+    pass
 
 __all__ = [
     "STALE",
-    "WAIT_SLICE",
     "Home",
     "Lease",
     "Record",
-    "Waiter",
     "add_note",
     "collecting",
     "collection_running",
-    "wait",
-    "wake_token",
 ]
 
 T = TypeVar("T")
 
-SHUTDOWN_MESSAGE: Final = "this pool was shut down: it lends nothing more (releases are still accepted)"
 
 STALE: Final[Any] = object()
 """The value of a slot that has none: its ``factory()`` failed, or its lease died before
 handing the value over. The slot is free; its next acquisition calls ``factory()``."""
-
-WAIT_SLICE: Final = 0.005 if sysconfig.get_config_var("Py_GIL_DISABLED") else 0.05
-"""How long a blocked acquirer sleeps at most before it looks again, in seconds.
-
-A release that an exception interrupted between giving its slot back and waking the
-acquirer loses that wake-up; the slice bounds the delay. On free-threaded builds it is
-short for another reason: a guard dropped by a worker is often finalized by the thread
-that made it, the acquirer (biased reference counting), and only when that thread runs
-bytecode, so a sleeping acquirer must run now and then for such slots to come home."""
 
 collecting: list[bool] = [False]
 """``collecting[0]`` is true while the cyclic garbage collector runs (see the module doc).
@@ -529,7 +513,9 @@ class Home(Generic[T]):
             try:
                 reset(lease.value)
             except Exception as error:
-                failure = _Unraisable(error, f"reset() of the value of slot {lease.slot}, returned by garbage collection")
+                failure = _Unraisable(
+                    error, f"reset() of the value of slot {lease.slot}, returned by garbage collection"
+                )
             else:
                 record.fresh_value_needed = False
                 return None
@@ -572,64 +558,3 @@ class Home(Generic[T]):
     def wait_for_lease(self, timeout: float | None) -> Lease[T] | None:
         """Take a lease, sleeping until one is free, at most ``timeout`` seconds (``None``: no limit)."""
         return wait(self.take_or_none, self.waiting, self.wakeup, timeout)
-
-
-X = TypeVar("X")
-
-
-def wake_token(token: object, wakeup: Lock) -> None:
-    """Wake the acquirer that put ``token`` in its pool's waiting set.
-
-    A thread blocked in ``acquire`` waits for ``wakeup`` (its token is a plain object);
-    an event loop in ``acquire_async`` gives a callable token that schedules its wake-up
-    (see ``_async.py``). The native facade does the same in C (``wake_waiter``).
-    """
-    if callable(token):
-        try:
-            token()
-        except Exception:  # noqa: S110 - the loop closed: nobody is left to wake
-            pass
-        return
-    try:
-        wakeup.release()
-    except RuntimeError:
-        pass  # released already: a wake-up is pending anyway
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Waiter(Generic[X]):
-    """What ``acquire_async`` needs from a facade's pool (``pool._waiter()``)."""
-
-    take: Callable[[], X | None]
-    """A guard, or None when every slot is out; counts acquisitions, not exhaustions."""
-    waiting: set[object]
-    """The tokens of blocked acquirers; a release takes one and wakes its owner."""
-    note_wait: Callable[[float], None]
-    """Counts one exhaustion and the seconds waited, for ``stats()``."""
-
-
-def wait(take: Callable[[], X | None], waiting: set[object], wakeup: Lock, timeout: float | None) -> X | None:
-    """Call ``take()`` until it gives something, sleeping in between; ``None`` after ``timeout``.
-
-    Both facades wait here (see ``Home.__init__`` on `waiting` and `wakeup`). Whatever
-    ``take`` returns must bring its slot back if it is dropped: an exception can land
-    right after the call.
-    """
-    deadline = None if timeout is None else monotonic() + timeout
-    token = object()
-    try:
-        while True:
-            waiting.add(token)  # before looking: a release after this look wakes us
-            found = take()
-            if found is not None:
-                return found
-            if deadline is None:
-                wakeup.acquire(timeout=WAIT_SLICE)
-            else:
-                remaining = deadline - monotonic()
-                if remaining <= 0:
-                    return None
-                wakeup.acquire(timeout=min(remaining, WAIT_SLICE))
-    finally:
-        waiting.discard(token)

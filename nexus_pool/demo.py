@@ -71,9 +71,7 @@ STALL_SECONDS = 1.0
 """How long the parser waits for a buffer before it reports who holds them."""
 
 
-def worker(
-    frames: queue.SimpleQueue[tuple[Pooled[bytearray], int] | None], tally: Tally, slow: float = 0.0
-) -> None:
+def worker(frames: queue.SimpleQueue[tuple[Pooled[bytearray], int] | None], tally: Tally, slow: float = 0.0) -> None:
     while (item := frames.get()) is not None:
         guard, length = item
         with guard as buffer:  # released (back to the parser's pool) at the end of the block

@@ -7,7 +7,7 @@ acquires and releases; guards are :class:`nexus_pool.Pooled` guards. Under the
 acquires or releases.
 """
 
-from . import _local  # installs the maker the classes call: which implementation serves a pool
+from . import _local  # noqa: F401 - installs the maker the classes call: which implementation serves a pool
 from ._local_base import BoundedPool, Pool
 
 __all__ = ["BoundedPool", "Pool"]

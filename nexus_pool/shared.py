@@ -1,7 +1,7 @@
 """Zero-copy buffer pools shared with worker processes (Linux). See ``_shared.py``."""
 
 from ._errors import ProducerGone, SharedBlockCorrupted
-from ._holders import SharedHolder
+from ._records import SharedHolder
 from ._shared import (
     Handle,
     SharedBufferPool,
@@ -34,6 +34,7 @@ __all__ = [
     "remove_orphans",
     "shared_unavailable",
 ]
+
 
 if __name__ == "__main__":  # python -m nexus_pool.shared list | inspect NAME | remove-orphans
     from ._shared_cli import main

@@ -4,6 +4,7 @@ The same classes as ``nexus_pool.Pool`` and ``nexus_pool.Pooled``; this module m
 the Rust crate's ``nexus_pool::sync``.
 """
 
-from ._base import Pool, Pooled
+from ._base import Pool
+from ._guard import Pooled
 
 __all__ = ["Pool", "Pooled"]

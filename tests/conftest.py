@@ -1,45 +1,41 @@
-"""Fixtures shared by every test: the facade x backend parametrisation lives here.
+"""Fixtures shared by every test: which implementation a test runs on is decided here.
 
-``backend`` runs a test once per facade x backend pair (``native-atomic``,
-``pure-atomic``, ``pure-locked``, ``pure-debug``), the way multidict runs its suite over
-its C and its pure module: it selects the facade through ``NEXUS_POOL_PURE`` for the
-test's duration and gives the backend's name, so the tests themselves do not change.
-``facade`` names the facade of the running pair. A backend or facade that cannot load is
-a skip on a developer's machine but a *failure* when ``CI`` is set.
+As multidict's ``tests/conftest.py`` does for its C and pure modules, one record names
+each implementation (:class:`Implementation`: the native facade, the pure-Python one)
+and knows how to select it; nothing else in the suite reads or sets ``NEXUS_POOL_PURE``.
+
+* ``backend`` runs a test once per facade x backend pair (``native-atomic``,
+  ``pure-atomic``, ``pure-locked``, ``pure-debug``) with that facade selected, and gives
+  the backend's name, so the tests themselves do not change; ``facade`` names the pair's
+  facade, ``implementation`` its record.
+* ``@pytest.mark.native_only`` runs a test on the native facade alone (tests of the C
+  types themselves), ``@pytest.mark.pure_only`` on the pure one.
+
+A backend or facade that cannot load is a skip on a developer's machine but a *failure*
+when ``CI`` is set.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
-from nexus_pool._facade import PURE_ENV_VAR
+from .conformance.support import FACADE_BACKEND_PAIRS, require_backend
+from .implementations import IMPLEMENTATIONS, Implementation, environment
 
-from .conformance.support import FACADE_BACKEND_PAIRS, require_backend, require_native_facade
 
-
-@contextmanager
-def environment(name: str, value: str | None) -> Iterator[None]:
-    """``os.environ[name]`` set to ``value`` (None: removed) for the block.
-
-    Not pytest's ``monkeypatch``: pytest-run-parallel (free-threaded CI) runs a test body
-    in several threads after its fixtures are set up once, and treats every test that
-    uses ``monkeypatch`` as unsafe to run so; the variables set here are only read."""
-    before = os.environ.get(name)
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
+@pytest.fixture(autouse=True)
+def _implementation_marks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``native_only`` / ``pure_only``: the test runs with that implementation selected."""
+    for mark, facade in (("native_only", "native"), ("pure_only", "pure")):
+        if request.node.get_closest_marker(mark) is not None:
+            implementation = IMPLEMENTATIONS[facade]
+            implementation.require()
+            with implementation.selected():
+                yield
+            return
+    yield
 
 
 @pytest.fixture(params=FACADE_BACKEND_PAIRS, ids=[f"{facade}-{name}" for facade, name in FACADE_BACKEND_PAIRS])
@@ -47,9 +43,9 @@ def facade_backend(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """Each facade x backend pair in turn, with the facade selected for the test."""
     facade, name = request.param
     require_backend(name)
-    if facade == "native":
-        require_native_facade()
-    with environment(PURE_ENV_VAR, "1" if facade == "pure" else "0"):
+    implementation = IMPLEMENTATIONS[facade]
+    implementation.require()
+    with implementation.selected():
         yield facade, name
 
 
@@ -63,6 +59,12 @@ def backend(facade_backend: tuple[str, str]) -> str:
 def facade(facade_backend: tuple[str, str]) -> str:
     """The facade of the running pair."""
     return facade_backend[0]
+
+
+@pytest.fixture
+def implementation(facade_backend: tuple[str, str]) -> Implementation:
+    """The record of the running pair's facade."""
+    return IMPLEMENTATIONS[facade_backend[0]]
 
 
 @pytest.fixture(autouse=True)

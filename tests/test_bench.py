@@ -16,10 +16,15 @@ from nexus_pool.bench._processes import FUTEX, HANDROLLED, MP_QUEUE
 
 from .conformance.support import IN_CI
 
+pytestmark = pytest.mark.slow
+
 
 def run_bench(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
     """The bench in its tiny mode; ``prelude`` runs first in the same interpreter."""
-    code = f"{prelude}\nimport runpy, sys\nsys.argv[0] = 'bench'\nrunpy.run_module('nexus_pool.bench', run_name='__main__')"
+    code = (
+        f"{prelude}\nimport runpy, sys\nsys.argv[0] = 'bench'\n"
+        "runpy.run_module('nexus_pool.bench', run_name='__main__')"
+    )
     return subprocess.run(
         [sys.executable, "-c", code, "--tiny", *args],
         capture_output=True,

@@ -13,6 +13,8 @@ from nexus_pool._backends import BACKENDS
 
 from .conformance.support import require_backend
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_fan_out_runs_on_every_backend(backend: str) -> None:

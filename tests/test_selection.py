@@ -10,7 +10,8 @@ import pytest
 
 import nexus_pool
 from nexus_pool import BackendUnavailable, Pool, available_backends
-from nexus_pool._backends import BACKENDS, ENV_VAR, _loaded, backend_class, default_backend
+from nexus_pool._backends import BACKENDS, ENV_VAR, _loaded, backend_class
+from nexus_pool._facade import default_backend
 
 
 def test_available_backends_lists_registered_names_in_order() -> None:

@@ -1,4 +1,4 @@
-"""The backend registry: known names, lazy loading, and the choice of backend for a pool.
+"""The backend registry: known names, lazy loading, and the backend a pool asks for.
 
 Adding a backend is one module in this package that defines ``backend_class`` (a
 :class:`~nexus_pool._backends._contract.FreeList` subclass) plus its name in
@@ -19,8 +19,7 @@ __all__ = [
     "ENV_VAR",
     "available_backends",
     "backend_class",
-    "default_backend",
-    "select",
+    "requested",
     "unavailable_backends",
 ]
 
@@ -56,31 +55,14 @@ def backend_class(name: str) -> type[FreeList[Any]]:
     return cls
 
 
-def default_backend() -> str:
-    """The backend used when neither ``backend=`` nor the environment names one.
-
-    The fastest on this interpreter, as measured by ``python -m nexus_pool.bench``
-    (README, "Performance"): ``atomic`` where the native facade serves it, ``locked``
-    on the pure-Python facade. There, since slots are owned by lease objects
-    (``_slots.py``), ``locked`` gives a lease back with one deque append, where ``atomic``
-    parks it in a dict and pushes its slot from a Python function: ``locked`` measured
-    807 vs 1315 ns per cycle on CPython 3.11 and 0.9-1.0 vs 2.5-2.7 us on 3.14t.
-    """
-    from .._facade import facade_for  # here, not at the top: the facade imports this module
-
-    try:
-        atomic = backend_class("atomic")
-    except BackendUnavailable:
-        return "locked"
-    return "atomic" if facade_for(atomic) == "native" else "locked"
-
-
-def select(backend: object) -> type[FreeList[Any]]:
-    """The free-list class for a new pool: ``backend=`` argument, then environment, then default."""
+def requested(backend: object) -> type[FreeList[Any]] | None:
+    """The free-list class a new pool asks for: the ``backend=`` argument, else the
+    environment variable; ``None`` when neither names one (the facade's module knows the
+    default, which depends on which facade loads)."""
     if backend is None:
         from_env = os.environ.get(ENV_VAR)
         if not from_env:
-            return backend_class(default_backend())
+            return None
         try:
             return backend_class(from_env)
         except ValueError as exc:
@@ -100,7 +82,6 @@ def available_backends() -> tuple[str, ...]:
             continue
         usable.append(name)
     return tuple(usable)
-
 
 
 def unavailable_backends() -> dict[str, str]:

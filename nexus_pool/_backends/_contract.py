@@ -122,5 +122,5 @@ class FreeList(abc.ABC, Generic[LeaseT]):
         """Finish a ``give`` of ``lease`` that returned the true ``status``."""
         raise AssertionError(f"{self.name}: give(slot {lease.slot}) returned unexpected status {status!r}")
 
-    def handoff(self) -> None:  # noqa: B027 - deliberately a no-op unless a backend checks ownership
+    def handoff(self) -> None:  # deliberately a no-op unless a backend checks ownership
         """The acquiring thread gives up ownership; whichever thread acquires next owns the pool."""

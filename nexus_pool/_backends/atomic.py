@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Final, final
 from .._errors import BackendUnavailable, ReleasedError
 from ._contract import FreeList, LeaseT
 
-
 if TYPE_CHECKING:
     from .._freelist_native import _FFI, _Lib
 
@@ -83,7 +82,7 @@ class AtomicFreeList(FreeList[LeaseT]):
             # Park, then push: once pushed, the slot can be taken at once, and take pops
             # the dict. Nothing may separate the two: no call (a signal handler can run
             # right after one), and no line (a tracer can raise at every line).
-            parked[lease.slot] = lease; return push(tickets[lease.slot])  # noqa: E702
+            parked[lease.slot] = lease; return push(tickets[lease.slot])  # noqa: E702  # fmt: skip
 
         self.give = give
         self._parked = parked

@@ -261,4 +261,5 @@ def _warn_about_unreleased_guards() -> None:
                 lineno=site.lineno,
             )
 
+
 backend_class = DebugFreeList

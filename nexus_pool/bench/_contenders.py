@@ -15,6 +15,7 @@ pools hand out the value itself, like the code they stand for.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import deque
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .. import Pooled, available_backends, local
-from .._backends import backend_class, default_backend
-from .._facade import native_unavailable, pool_on
+from .. import Pool, Pooled, available_backends, local
+from .._backends import backend_class
+from .._facade import PURE_ENV_VAR, default_backend, native_unavailable
 from .._shared import shared_unavailable
 from ._processes import FUTEX, HANDROLLED, MP_QUEUE, futex_unavailable, iceoryx2_unavailable
 
@@ -54,6 +55,22 @@ class Contender:
     track: str = ""  # nexus_pool with this track= (not the default): the same-thread cycles only
 
 
+def _pool_on(facade: str, capacity: int, factory: Factory, reset: Reset, backend: str, track: Any) -> Pool[bytearray]:
+    """A pool on the named facade, chosen as a user chooses it: with ``NEXUS_POOL_PURE``."""
+    saved = os.environ.pop(PURE_ENV_VAR, None)
+    try:
+        if facade == "pure":
+            os.environ[PURE_ENV_VAR] = "1"
+        pool = Pool(capacity, factory, reset, backend=backend, track=track)
+    finally:
+        os.environ.pop(PURE_ENV_VAR, None)
+        if saved is not None:
+            os.environ[PURE_ENV_VAR] = saved
+    if pool.facade != facade:
+        raise ValueError(f"the {facade} facade does not serve backend {backend!r} here")
+    return pool
+
+
 def _the_handle(handle: bytearray) -> bytearray:
     """The pools that hand out the value itself."""
     return handle
@@ -65,7 +82,7 @@ class _NexusPool:
     def __init__(
         self, facade: str, backend: str, capacity: int, factory: Factory, reset: Reset, track: str | None = None
     ) -> None:
-        self.pool = pool_on(facade, capacity, factory, reset, backend=backend, track=track)  # type: ignore[arg-type]
+        self.pool = _pool_on(facade, capacity, factory, reset, backend, track)
         self.try_acquire = self.pool.try_acquire
         self.acquire = self.pool.acquire
         probe = self.pool.acquire()
@@ -212,7 +229,7 @@ class _PondPool:
         from pond import Pond, PooledObject, PooledObjectFactory
 
         class BufferFactory(PooledObjectFactory):  # type: ignore[misc, unused-ignore]  # Any without pondpond
-            def createInstance(self) -> PooledObject:  # noqa: N802 - pondpond's name
+            def createInstance(self) -> PooledObject:  # pondpond's name
                 return PooledObject(factory())
 
             def destroy(self, pooled_object: PooledObject) -> None:
@@ -348,7 +365,5 @@ def contenders() -> list[Contender]:
             )
         )
     if _pondpond_installed():
-        found.append(
-            Contender("pondpond", _PondPool, note="never waits: borrow() makes a new object when empty")
-        )
+        found.append(Contender("pondpond", _PondPool, note="never waits: borrow() makes a new object when empty"))
     return found

@@ -36,9 +36,12 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import count
 from multiprocessing import shared_memory
 from typing import Any, Final
+
+from nexus_pool import shared
 
 __all__ = [
     "FUTEX",
@@ -81,6 +84,11 @@ NO_WORK_CHUNK: Final = 8
 _SPAWN = multiprocessing.get_context("spawn")
 _names = count()
 
+
+def _no_connection() -> None:
+    """Contenders whose worker needs no hand-shake before the timing starts."""
+
+
 _FUTEX_SYSCALL: Final = {"x86_64": 202, "aarch64": 98, "riscv64": 98, "ppc64le": 221, "s390x": 238}
 _FUTEX_WAIT, _FUTEX_WAKE = 0, 1  # shared across processes (not the _PRIVATE forms)
 
@@ -100,7 +108,11 @@ def iceoryx2_unavailable() -> str:
         import iceoryx2  # noqa: F401
     except ImportError as exc:
         free_threaded = not getattr(__import__("sys"), "_is_gil_enabled", lambda: True)()
-        why = "its abi3 wheels do not load on free-threaded builds" if free_threaded else "pip install 'nexus-pool[bench]'"
+        why = (
+            "its abi3 wheels do not load on free-threaded builds"
+            if free_threaded
+            else "pip install 'nexus-pool[bench]'"
+        )
         return f"iceoryx2 is not installed ({exc}; {why})"
     return ""
 
@@ -113,8 +125,6 @@ def _digest(data: Any) -> bytes:
 
 
 def _shared_worker(name: str, outbox: Any, work: bool) -> None:
-    from nexus_pool import shared
-
     leases = shared.receiver(name)
     outbox.put(b"ready")
     cpu = time.process_time_ns()
@@ -132,8 +142,6 @@ def _shared_worker(name: str, outbox: Any, work: bool) -> None:
 
 
 def _shared_handles_worker(inbox: Any, outbox: Any, work: bool) -> None:
-    from nexus_pool import shared
-
     outbox.put(b"ready")
     cpu = time.process_time_ns()
     taken = 0
@@ -251,10 +259,8 @@ def process_fan_out(
     stop: Callable[[], None]
     target: Callable[..., None]
     args: tuple[Any, ...]
-    connect: Callable[[], None] = lambda: None
+    connect: Callable[[], None] = _no_connection
     if kind in ("shared", "shared-handles"):
-        from nexus_pool import shared
-
         shared_pool = shared.SharedBufferPool(capacity, size)
         cleanups.append(shared_pool.close)
         acquire = shared_pool.acquire
@@ -309,7 +315,7 @@ def process_fan_out(
         import iceoryx2 as iox
 
         service_name = f"nexus_pool-bench-{os.getpid()}-{next(_names)}"
-        node, samples, events = _iceoryx2_ports(service_name, capacity, size, create=True)
+        _node, samples, events = _iceoryx2_ports(service_name, capacity, size, create=True)
         publisher = (
             samples.publisher_builder()
             .initial_max_slice_len(size)
@@ -413,8 +419,6 @@ class _Futex:
 
 
 def _shared_waker(name: str, started: Any) -> None:
-    from nexus_pool import shared
-
     leases = shared.receiver(name)
     started.put(b"ready")
     cpu = time.process_time_ns()
@@ -497,11 +501,9 @@ def process_wakeup(kind: str, rounds: int) -> tuple[list[int], float]:
     inbox, back = _SPAWN.Queue(), _SPAWN.Queue()
     cleanups: list[Callable[[], None]] = []
     wait_for_return: Callable[[], int]  # how long the worker's return took to wake us
-    stop: Callable[[], None] = lambda: inbox.put(None)
-    connect: Callable[[], None] = lambda: None
+    stop: Callable[[], None] = partial(inbox.put, None)
+    connect: Callable[[], None] = _no_connection
     if kind == "shared":
-        from nexus_pool import shared
-
         pool = shared.SharedBufferPool(1, 4096)
         cleanups.append(pool.close)
         work_queue = pool.queue
@@ -539,7 +541,7 @@ def process_wakeup(kind: str, rounds: int) -> tuple[list[int], float]:
 
     elif kind == "iceoryx2":
         service_name = f"nexus_pool-bench-wake-{os.getpid()}-{next(_names)}"
-        node, go, back_events = _iceoryx2_events(service_name, create=True)
+        _node, go, back_events = _iceoryx2_events(service_name, create=True)
         notifier = go.notifier_builder().create()
         listener = back_events.listener_builder().create()
         stamp = _Futex()

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from .. import available_backends
-from .._backends import default_backend, unavailable_backends
+from .._backends import unavailable_backends
+from .._facade import default_backend
 from ._runner import FLOOR, LIFO_QUEUE, RATIO_LABELS, Result, Row
 
 __all__ = ["WIDTH", "as_json", "environment", "load_matplotlib", "plot", "tables"]
@@ -27,7 +28,9 @@ def environment(command: str) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "gil": gil,
-        "interpreter": f"{platform.python_implementation()} {sys.version.split()[0]}{'' if gil else 't (free-threaded)'}",
+        "interpreter": (
+            f"{platform.python_implementation()} {sys.version.split()[0]}{'' if gil else 't (free-threaded)'}"
+        ),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
         "command": command,
         "backends": list(available_backends()),

@@ -194,9 +194,7 @@ def _no_work_scenario(contender: Contender, sizes: Sizes, clock_cost: float, wor
     return Run(elapsed / len(chunks) * 1e9, {}, cpu_ns=None if cpu is None else cpu / len(chunks) * 1e9)
 
 
-def _file_scenario(
-    contender: Contender, sizes: Sizes, clock_cost: float, chunk: int, workers: int, work: str
-) -> Run:
+def _file_scenario(contender: Contender, sizes: Sizes, clock_cost: float, chunk: int, workers: int, work: str) -> Run:
     data = _data_files.get(sizes.file_bytes)
     if data is None:
         data = _data_files[sizes.file_bytes] = make_data_file(sizes.file_bytes, FILE_CHUNKS)
@@ -223,11 +221,13 @@ class Result:
         return next((row for row in self.rows if row.contender == contender), None)
 
 
-def _percentile(samples: list[int], fraction: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return float(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))])
+def _percentiles(samples: list[int]) -> tuple[float, float]:
+    """p50 and p99 of one run's per-operation times (NaN for an operation never timed)."""
+    if len(samples) < 2:
+        only = float(samples[0]) if samples else float("nan")
+        return only, only
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49], cuts[98]
 
 
 def run_benchmark(
@@ -255,13 +255,10 @@ def run_benchmark(
         for (key, name), repeated in runs.items():
             if key != scenario.key:
                 continue
-            latency = {
-                op: (
-                    statistics.median(_percentile(run.samples[op], 0.50) for run in repeated),
-                    statistics.median(_percentile(run.samples[op], 0.99) for run in repeated),
-                )
-                for op in repeated[0].samples
-            }
+            latency = {}
+            for op in repeated[0].samples:
+                p50s, p99s = zip(*(_percentiles(run.samples[op]) for run in repeated), strict=True)
+                latency[op] = (statistics.median(p50s), statistics.median(p99s))
             ns = statistics.median(run.ns_per_op for run in repeated)
             peaks = [run.peak_bytes for run in repeated if run.peak_bytes is not None]
             peak = statistics.median(peaks) if peaks else None

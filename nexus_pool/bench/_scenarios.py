@@ -190,7 +190,7 @@ def cross_thread(contender: Contender, sizes: Sizes, clock_cost: float, returner
 
     threads = [
         threading.Thread(target=returner, args=(inbox, timings), daemon=True)
-        for inbox, timings in zip(inboxes, release_ns)
+        for inbox, timings in zip(inboxes, release_ns, strict=True)
     ]
     acquire_ns = []
     with _collected():
@@ -246,7 +246,7 @@ def barrier_release(contender: Contender, sizes: Sizes, clock_cost: float, threa
 
     workers = [
         threading.Thread(target=releaser, args=(share, timings), daemon=True)
-        for share, timings in zip(shares, release_ns)
+        for share, timings in zip(shares, release_ns, strict=True)
     ]
     elapsed = 0.0
     with _collected():

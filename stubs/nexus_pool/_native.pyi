@@ -1,11 +1,11 @@
 # Types of the native facade (backends/nexus_pool_native.c); mypy reads this through
 # mypy_path, and the wheel carries it beside the compiled module. Its classes are
-# subclasses of the public classes (nexus_pool._base, nexus_pool._buffers,
+# subclasses of the public classes (nexus_pool._base, _guard, _buffers,
 # nexus_pool._local_base), which type them; users never name these.
 from collections.abc import Callable
 from typing import Any, final
 
-from nexus_pool import _base, _buffers, _local_base
+from nexus_pool import _base, _buffers, _guard, _local_base
 
 class Pool(_base.Pool[Any]):  # type: ignore[misc]  # the public class is final for users; BufferPool's base
     @property
@@ -28,7 +28,7 @@ class BufferPool(_buffers.BufferPool, Pool):  # type: ignore[misc]
     def _reset(self) -> _buffers.BufferReset: ...
 
 @final
-class Pooled(_base.Pooled[Any]): ...  # type: ignore[misc]
+class Pooled(_guard.Pooled[Any]): ...  # type: ignore[misc]
 
 @final
 class LocalPool(_local_base.Pool[Any]):  # type: ignore[misc]

@@ -12,8 +12,8 @@ import pytest
 
 from nexus_pool import Pool, ReleasedError
 
-from ..conformance.test_freelist_contract import Token
 from ..conformance.support import barrier, require_backend, running, spawn, switching_often
+from ..conformance.test_freelist_contract import Token
 from ..layout import stub_of
 
 FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
@@ -76,7 +76,7 @@ def test_concurrent_pushes_of_one_slot_have_one_winner() -> None:
 
         def push() -> None:
             start.wait()
-            results.append(lib.nxp_push(ticket))  # noqa: B023 - joined within the iteration
+            results.append(lib.nxp_push(ticket))  # the threads are joined within the iteration
 
         with running(*(spawn(push) for _ in range(4))):
             pass

@@ -39,7 +39,7 @@ def test_second_thread_acquiring_names_both_threads(pool: Pool[Item]) -> None:
     assert isinstance(error, OwnershipError)
     message = str(error)
     me = threading.current_thread()
-    assert f"'intruder' (ident " in message
+    assert "'intruder' (ident " in message
     assert f"{me.name!r} (ident {me.ident})" in message
     assert "pool.handoff()" in message
     held.release()

@@ -33,6 +33,7 @@ def _native_serves(name: str) -> bool:
     except BackendUnavailable:
         return name == "atomic"  # cannot ask: listed anyway, so CI fails on it
 
+
 def require_backend(name: str) -> str:
     """``name`` if that backend loads here; otherwise fail (in CI) or skip the test."""
     try:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from nexus_pool import Pool, PoolExhausted, Pooled
+from nexus_pool import Pool, Pooled, PoolExhausted
 
 from .support import WAIT, Item, assert_all_free, drain, make_pool
 

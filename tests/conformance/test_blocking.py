@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from nexus_pool import Pool, PoolError, PoolExhausted, Pooled
+from nexus_pool import Pool, Pooled, PoolError, PoolExhausted
 
 from .support import WAIT, Item, assert_all_free, drain, make_pool, running, spawn
 

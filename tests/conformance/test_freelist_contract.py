@@ -21,7 +21,6 @@ from nexus_pool._backends._contract import FreeList
 
 from .support import WAIT, running, spawn, switching_often
 
-
 if TYPE_CHECKING:
     from _typeshed import TraceFunction
 

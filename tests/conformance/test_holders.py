@@ -227,6 +227,7 @@ def test_holders_while_other_threads_release(backend: str) -> None:
     watcher = threading.Thread(target=snapshot)
     watcher.start()
     inbox: queue.SimpleQueue[Pooled[Item] | None] = queue.SimpleQueue()
+
     def release_all() -> None:
         for guard in iter(inbox.get, None):
             guard.release()

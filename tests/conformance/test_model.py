@@ -25,6 +25,8 @@ from nexus_pool import Pool, Pooled, PoolExhausted, ReleasedError
 
 from .support import Factory, Item, Reset, ResetFailed, collecting
 
+pytestmark = pytest.mark.slow
+
 
 class PoolModel(RuleBasedStateMachine):
     backend = "locked"

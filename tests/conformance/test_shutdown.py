@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from nexus_pool import Pool, PoolError, PoolShutDown, Pooled
+from nexus_pool import Pool, Pooled, PoolError, PoolShutDown
 
 from .support import WAIT, Item, collecting, drain, make_pool, running, spawn
 

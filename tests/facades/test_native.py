@@ -15,26 +15,22 @@ import sysconfig
 import textwrap
 import tracemalloc
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 import nexus_pool
 from nexus_pool import Pool, Pooled, ReleasedError, local
-from nexus_pool._facade import PURE_ENV_VAR
 
-from ..conformance.support import IN_CI, require_native_facade
+from ..conformance.support import IN_CI
+from ..implementations import IMPLEMENTATIONS
 
 CYCLES = int(os.environ.get("NEXUS_POOL_LEAK_CYCLES", "10000000"))
 SANITIZED = "libasan" in os.environ.get("LD_PRELOAD", "")
 FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
-@pytest.fixture(autouse=True)
-def _native(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    require_native_facade()
-    monkeypatch.delenv(PURE_ENV_VAR, raising=False)
-    yield
+pytestmark = pytest.mark.native_only
 
 
 class Value:
@@ -63,9 +59,9 @@ def test_atomic_pools_are_native_and_the_others_pure() -> None:
     assert Pool(2, Value).facade == "native", "the default is the native facade where it loads"
 
 
-def test_the_environment_switch_makes_pools_pure(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PURE_ENV_VAR, "1")
-    pool = Pool(2, Value, backend="atomic")
+def test_the_environment_switch_makes_pools_pure() -> None:
+    with IMPLEMENTATIONS["pure"].selected():
+        pool = Pool(2, Value, backend="atomic")
     assert pool.facade == "pure"
     assert pool.backend == "atomic"
 
@@ -149,6 +145,7 @@ def test_local_pools_bring_references_back_to_where_they_were() -> None:
     assert growable.available() == 3, "three were enough: the pool never grew"
 
 
+@pytest.mark.slow
 def test_local_pools_stay_flat_over_a_million_cycles() -> None:
     pool: local.BoundedPool[bytearray] = local.BoundedPool(4, lambda: bytearray(64), bytearray.clear)
     growable: local.Pool[bytearray] = local.Pool(bytearray)
@@ -193,7 +190,7 @@ def test_a_failing_reset_and_factory_leak_nothing() -> None:
     pool = Pool(2, factory, reset, backend="atomic")
     for _ in range(200):
         failures.update(reset=1, factory=1)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="failed on purpose"):
             pool.acquire().release()
         pool.acquire(0).release()  # the slot without value: its factory() runs now
     gc.collect()
@@ -233,6 +230,7 @@ def cycle_loop(pool: Pool[bytearray], cycles: int) -> None:
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.slow
 def test_memory_stays_flat_over_millions_of_cycles(record_property: Callable[[str, object], None]) -> None:
     """tracemalloc, the GC's object count and RSS, before and after CYCLES acquisitions."""
     pool: Pool[bytearray] = Pool(8, lambda: bytearray(64), bytearray.clear, backend="atomic")

@@ -17,22 +17,13 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from nexus_pool import BufferPool, Pool, local
-from nexus_pool._facade import PURE_ENV_VAR
 
-from ..conformance.support import require_native_facade
-
-
-@pytest.fixture(autouse=True)
-def _native(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    require_native_facade()
-    monkeypatch.delenv(PURE_ENV_VAR, raising=False)
-    yield
+pytestmark = pytest.mark.native_only
 
 
 def run_child(code: str, timeout: float = 120) -> str:
@@ -61,7 +52,7 @@ def test_only_their_pool_makes_native_objects(index: int) -> None:
     native = native_objects()[index]
     kind = type(native)
     assert kind.__module__ == "nexus_pool._native"
-    with pytest.raises(TypeError, match="not safe|made by their pool"):
+    with pytest.raises(TypeError, match=r"not safe|made by their pool"):
         object.__new__(kind)
     with pytest.raises(TypeError, match="made by their pool"):
         kind()
@@ -80,7 +71,7 @@ def test_only_their_pool_makes_native_objects(index: int) -> None:
     class Sub(kind):  # type: ignore[valid-type,misc]
         pass
 
-    with pytest.raises(TypeError, match="not safe|made by their pool"):
+    with pytest.raises(TypeError, match=r"not safe|made by their pool"):
         object.__new__(Sub)
     with pytest.raises(TypeError, match="made by their pool"):
         Sub()
@@ -105,7 +96,7 @@ def test_copies_and_pickles_are_refused(index: int) -> None:
     except TypeError:
         return
     rebuild, arguments = reduced[0], reduced[1]
-    with pytest.raises(TypeError, match="not safe|made by their pool"):
+    with pytest.raises(TypeError, match=r"not safe|made by their pool"):
         rebuild(*arguments)
 
 
@@ -373,4 +364,3 @@ def test_native_pools_in_two_subinterpreters_at_once() -> None:
     with pool.acquire():
         run_in_subinterpreters(2, rounds=2000)
     assert pool.available() == 2
-

@@ -4,24 +4,19 @@ what normally tells it (the lease's finalizer and weak reference callbacks) fail
 from __future__ import annotations
 
 import gc
+import weakref
 from collections import deque
-from collections.abc import Iterator
 from contextlib import nullcontext
 
 import pytest
 
 from nexus_pool import Pool
-from nexus_pool._facade import PURE_ENV_VAR
-from nexus_pool._pool import PurePool
+from nexus_pool._pool import SLOTS_CLEARED_IN_ORDER, PurePool
 from nexus_pool._slots import Lease
 
 from ..conformance.support import Item, assert_all_free
 
-
-@pytest.fixture(autouse=True)
-def _pure(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv(PURE_ENV_VAR, "1")
-    yield
+pytestmark = pytest.mark.pure_only
 
 
 @pytest.mark.parametrize("backend", ["locked", "atomic", "debug"])
@@ -49,3 +44,27 @@ def test_a_lease_has_no_python_finalizer() -> None:
     finalizer = Lease.__dict__["__del__"]
     assert isinstance(finalizer, property)
     assert not hasattr(finalizer.fget, "__code__")
+
+
+def test_a_dying_object_drops_its_slots_in_sorted_name_order() -> None:
+    """What PurePooled relies on (``_lease`` dropped before ``_source``), checked on this
+    interpreter: the slots are declared out of order, and the deaths come sorted."""
+    died: list[str] = []
+
+    class Marker:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    class Holder:
+        __slots__ = ("_collected", "_lease", "_source")
+
+    holder = Holder()
+    refs = []
+    for name in ("_source", "_lease", "_collected"):
+        marker = Marker(name)
+        refs.append(weakref.ref(marker, lambda _, name=name: died.append(name)))  # type: ignore[misc]
+        setattr(holder, name, marker)
+        del marker
+    del holder
+    assert died == sorted(["_source", "_lease", "_collected"])
+    assert [name for name in died if name in SLOTS_CLEARED_IN_ORDER] == list(SLOTS_CLEARED_IN_ORDER)

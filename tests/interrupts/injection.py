@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Literal
 
@@ -58,7 +59,7 @@ class _Code:
             instructions = list(dis.get_instructions(code))
             known = cache[code] = cls(
                 {ins.offset: ins.opname for ins in instructions},
-                {ins.offset: after.offset for ins, after in zip(instructions, instructions[1:])},
+                {ins.offset: after.offset for ins, after in pairwise(instructions)},
             )
         return known
 

@@ -9,12 +9,11 @@ go) every slot must come back, each value once. Prints one JSON line.
 
 from __future__ import annotations
 
+import _testcapi  # type: ignore[import-not-found]  # CPython's test module; absent from some builds
 import gc
 import json
 import sys
 from typing import Any
-
-import _testcapi  # type: ignore[import-not-found]  # CPython's test module; absent from some builds
 
 from nexus_pool import Pool
 

@@ -35,7 +35,7 @@ from types import FrameType
 from typing import Any
 
 import nexus_pool
-from nexus_pool import Pool, PoolExhausted, Pooled, ReleasedError
+from nexus_pool import Pool, Pooled, PoolExhausted, ReleasedError
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(nexus_pool.__file__)) + os.sep
 CAPACITY = 8
@@ -238,8 +238,16 @@ def interrupts(backend: str, seconds: float, keep: bool = False) -> dict[str, ob
             episode.main.acquire(timeout=0).release()  # usable after the storm
         except (PoolExhausted, ReleasedError) as exc:
             problems.append(f"episode {episodes}: unusable afterwards: {exc!r}")
-    return {"experiment": "interrupts", "backend": backend, "keep": keep, "episodes": episodes, "operations": operations,
-            "interrupts": delivered, "interrupted_finalizers": len(unraisable), "problems": problems}  # fmt: skip
+    return {
+        "experiment": "interrupts",
+        "backend": backend,
+        "keep": keep,
+        "episodes": episodes,
+        "operations": operations,
+        "interrupts": delivered,
+        "interrupted_finalizers": len(unraisable),
+        "problems": problems,
+    }
 
 
 def main(argv: list[str]) -> int:

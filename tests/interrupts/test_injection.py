@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from nexus_pool import _slots
 from nexus_pool._backends import BACKENDS
-from nexus_pool._facade import PURE_ENV_VAR
 
 from ..conformance.support import Item, require_backend
+from ..implementations import IMPLEMENTATIONS
 from .injection import EXACT_OPCODE_EVENTS, Level, Scenario, Stage, sweep
+
+pytestmark = pytest.mark.slow
 
 
 def nothing(stage: Stage) -> None:
@@ -69,7 +71,7 @@ def one_stale_slot(stage: Stage) -> None:
     hold_one_used(stage)
     stage.reset.failing.add(stage.guards[0].value.serial)
     stage.factory.failing = True
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="failed on purpose"):
         stage.guards.pop().release()
     stage.reset.failing.clear()
     stage.factory.failing = False
@@ -138,7 +140,10 @@ SCENARIOS: dict[str, Scenario] = {
     "release, reset and factory raising": (with_factory_failing(with_reset_failing(hold_one_used)), release_first),
     "drop, reset raising": (with_reset_failing(hold_one_used), drop_all),
     "acquire a slot without value": (one_stale_slot, keep_result(lambda stage: stage.pool.acquire(0))),
-    "available(), reviving": (dead_but_not_revived(hold_one_used), lambda stage: stage.keep.append(stage.pool.available())),
+    "available(), reviving": (
+        dead_but_not_revived(hold_one_used),
+        lambda stage: stage.keep.append(stage.pool.available()),
+    ),
     "acquire, reviving": (
         dead_but_not_revived(hold_all_used),
         keep_result(lambda stage: stage.pool.acquire(0)),
@@ -148,15 +153,15 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 @pytest.fixture(params=BACKENDS)
-def pure_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def pure_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each backend on the pure facade: the only one with bytecode of its own to interrupt.
 
     The native facade takes a slot and hands it to its guard in C; what it runs in
     Python (factory, reset, the blocking wait) is covered by the signal storms.
     """
     name: str = request.param
-    monkeypatch.setenv(PURE_ENV_VAR, "1")
-    return require_backend(name)
+    with IMPLEMENTATIONS["pure"].selected():
+        yield require_backend(name)
 
 
 @pytest.mark.timeout(600)
@@ -173,8 +178,7 @@ def test_an_exception_anywhere_loses_nothing(
     record_property(
         "interrupts",
         f"{backend:6} {level:6} {name}: {outcome.points} points ({outcome.dry_run_points} in an uninterrupted run), "
-        f"{len(outcome.lossy)} lossy"
-        + (f" ({len(reachable)} where a signal can land)" if outcome.lossy else ""),
+        f"{len(outcome.lossy)} lossy" + (f" ({len(reachable)} where a signal can land)" if outcome.lossy else ""),
     )
     for point in outcome.lossy:
         if point not in reachable:

@@ -21,7 +21,10 @@ from ..layout import ROOT
 
 SECONDS = float(os.environ.get("NEXUS_POOL_STORM_SECONDS", "2"))
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs POSIX interval timers")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs POSIX interval timers"),
+]
 
 
 def run_storm(*args: str) -> dict[str, Any]:

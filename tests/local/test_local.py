@@ -7,17 +7,15 @@ Instruments from the conformance suite observe them from outside: ``Factory`` an
 from __future__ import annotations
 
 import gc
-import os
 import pickle
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from nexus_pool import OwnershipError, Pooled, PoolExhausted, ReleasedError, local
-from nexus_pool._facade import PURE_ENV_VAR
 
 from ..conformance.support import (
     Factory,
@@ -27,25 +25,30 @@ from ..conformance.support import (
     ResetFailed,
     collecting,
     on_thread,
-    require_native_facade,
 )
+from ..implementations import IMPLEMENTATIONS, Implementation
 
-IMPLEMENTATIONS = [("native", "local"), ("pure", "local"), ("pure", "debug")]
+LOCAL_PAIRS = [("native", "local"), ("pure", "local"), ("pure", "debug")]
 """(implementation, backend): ``local`` is plain (given as ``backend=None``), ``debug``
 checks threads and is always pure, as the thread-safe pool's debug backend."""
 
 
-@pytest.fixture(params=IMPLEMENTATIONS, ids=[f"{facade}-{name}" for facade, name in IMPLEMENTATIONS])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+@pytest.fixture(params=LOCAL_PAIRS, ids=[f"{facade}-{name}" for facade, name in LOCAL_PAIRS])
+def local_pair(request: pytest.FixtureRequest) -> Iterator[tuple[Implementation, str]]:
     facade, name = request.param
-    if facade == "native":
-        require_native_facade()
-    monkeypatch.setenv(PURE_ENV_VAR, "1" if facade == "pure" else "0")
-    return str(name)
+    implementation = IMPLEMENTATIONS[facade]
+    implementation.require()
+    with implementation.selected():
+        yield implementation, name
 
 
-def test_the_implementation_is_the_one_asked_for(backend: str) -> None:
-    pure = os.environ[PURE_ENV_VAR] == "1"
+@pytest.fixture
+def backend(local_pair: tuple[Implementation, str]) -> str:
+    return local_pair[1]
+
+
+def test_the_implementation_is_the_one_asked_for(local_pair: tuple[Implementation, str], backend: str) -> None:
+    pure = local_pair[0].facade == "pure"
     for pool in (growable(backend)[0], bounded(backend)[0]):
         assert type(pool).__module__ == ("nexus_pool._local" if pure else "nexus_pool._native")
         assert isinstance(pool, (local.Pool, local.BoundedPool))
@@ -95,7 +98,7 @@ def test_bounded_pool_makes_its_values_up_front_and_never_more(backend: str) -> 
     guards = [pool.acquire(), pool.try_acquire(), pool.acquire()]
     assert [g.value.serial for g in guards if g is not None] == [0, 1, 2]
     assert pool.try_acquire() is None
-    with pytest.raises(PoolExhausted, match="all 3 values of this local.BoundedPool are in use"):
+    with pytest.raises(PoolExhausted, match=r"all 3 values of this local\.BoundedPool are in use"):
         pool.acquire()
     for guard in guards:
         assert guard is not None
@@ -111,12 +114,11 @@ def test_the_guard_protocol(backend: str, make: Callable[[str], tuple[Any, Facto
         assert item is guard.value
     assert len(reset.calls) == 1
     with pytest.raises(ReleasedError, match="already released"):
-        guard.value
+        _ = guard.value
     with pytest.raises(ReleasedError):
         guard.release()
-    with pytest.raises(ReleasedError):
-        with guard:
-            pass
+    with pytest.raises(ReleasedError), guard:
+        pass
     assert len(reset.calls) == 1, "a double release does not reset again"
     assert repr(guard) == "<Pooled (released)>"
     assert "value=Item(" in repr(pool.acquire())
@@ -127,7 +129,9 @@ def test_the_guard_protocol(backend: str, make: Callable[[str], tuple[Any, Facto
 
 
 @pytest.mark.parametrize("make", [growable, bounded])
-def test_a_dropped_guard_gives_its_value_back_reset(backend: str, make: Callable[[str], tuple[Any, Factory, Reset]]) -> None:
+def test_a_dropped_guard_gives_its_value_back_reset(
+    backend: str, make: Callable[[str], tuple[Any, Factory, Reset]]
+) -> None:
     pool, _, reset = make(backend)
     guard = pool.acquire()
     before = pool.available() + 1
@@ -212,7 +216,7 @@ def test_guards_outlive_their_pool_and_a_dropped_pool_frees_its_values(
 
 
 def test_take_and_put_move_values_out_of_and_into_a_growable_pool(backend: str) -> None:
-    pool, factory, reset = growable(backend)
+    pool, _, reset = growable(backend)
     made = pool.take()
     assert made.serial == 0 and pool.available() == 0
     pool.put(made)
@@ -307,11 +311,7 @@ def test_debug_warns_at_exit_about_local_guards_never_released() -> None:
     import subprocess
     import sys
 
-    code = (
-        "from nexus_pool import local\n"
-        "pool = local.BoundedPool(2, list, backend='debug')\n"
-        "kept = pool.acquire()\n"
-    )
+    code = "from nexus_pool import local\npool = local.BoundedPool(2, list, backend='debug')\nkept = pool.acquire()\n"
     done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "PoolLeakWarning: a local pool's guard was never released" in done.stderr

@@ -121,7 +121,6 @@ def main(seed: int, writes: int) -> int:
     fuzzer = os.fork()
     if fuzzer == 0:
         os._exit(fuzz(pool.name, seed, writes))
-    rng = random.Random(seed + 1)
     operations = 0
     errors: Counter[str] = Counter()
     fuzzer_status = None

@@ -32,9 +32,12 @@ from nexus_pool.shared import SharedLease
 from ..conformance.support import IN_CI
 from ..layout import ROOT
 
-pytestmark = pytest.mark.skipif(
-    bool(shared_unavailable()) and not IN_CI, reason=f"nexus_pool.shared unavailable: {shared_unavailable()}"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        bool(shared_unavailable()) and not IN_CI, reason=f"nexus_pool.shared unavailable: {shared_unavailable()}"
+    ),
+]
 
 FREE, HELD, TRANSIT, QUEUED = 0, 1, 2, 3
 CAPACITY = 4
@@ -143,7 +146,7 @@ def test_killed_while_acquiring_or_sending(driver: Path, pool: shared.SharedBuff
 @pytest.mark.parametrize("point", [31, 32, 33, 41, 42, 43, 44, 45], ids=lambda point: f"{point}")
 def test_killed_while_receiving_or_releasing(driver: Path, pool: shared.SharedBufferPool, point: int) -> None:
     operation = "claim" if point < 40 else "claim-release"
-    for trial in range(TRIALS):
+    for _ in range(TRIALS):
         # Every other slot is held here, and a thread waits for the one the driver gets:
         # if the driver dies after freeing it, the waiter must still get it.
         handle = pool.acquire(0).send()
@@ -242,4 +245,3 @@ def test_every_step_of_the_core_is_a_crash_point() -> None:
     stepped = r"(?:announce_free|claim_from)\([^;]*?, (\d+)\)"
     spans = {int(first) + offset for first in re.findall(stepped, source) for offset in range(3)}
     assert direct | spans == set(POINTS)
-

@@ -192,7 +192,7 @@ def test_the_compiled_types_cannot_be_made_or_copied_directly(pool: shared.Share
 
     lease = pool.acquire()
     for kind in (NativePool, SharedLease, SharedBuffer, WorkQueue):
-        with pytest.raises(TypeError, match="made by nexus_pool.shared"):
+        with pytest.raises(TypeError, match=r"made by nexus_pool\.shared"):
             kind()  # type: ignore[call-arg]
         with pytest.raises(TypeError):
             object.__new__(kind)
@@ -210,9 +210,9 @@ def test_the_compiled_types_cannot_be_made_or_copied_directly(pool: shared.Share
     view = buffer.data
     lease.release()
     with pytest.raises(ReleasedError):
-        lease.value
+        _ = lease.value
     with pytest.raises(ReleasedError):
-        buffer.data
+        _ = buffer.data
     with pytest.raises(ReleasedError):
         buffer.length = 1
     with pytest.raises(ValueError, match="released memoryview"):
@@ -244,7 +244,7 @@ def test_attaching_refuses_what_is_no_sound_block(pool: shared.SharedBufferPool)
         "buffers offset": (BUFFERS_OFFSET, struct.pack("<Q", 1 << 40)),
     }
     try:
-        for what, (offset, data) in cases.items():
+        for offset, data in cases.values():
             raw.write(offset, data)
             with pytest.raises(SharedBlockCorrupted):
                 NativePool._attach(pool.name)
@@ -323,6 +323,7 @@ def test_indices_read_from_the_block_are_checked(pool: shared.SharedBufferPool) 
         shared.receive(shared.Handle(pool.name, 1 << 30, 1))  # a slot that does not exist
 
 
+@pytest.mark.slow
 def test_fuzzed_block_while_a_producer_and_workers_run(record_property: Callable[[str, object], None]) -> None:
     """Another process writes random bytes into random header and slot-record fields
     (seeded; see fuzz.py) while a producer and two workers run: nobody crashes, and

@@ -11,9 +11,9 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 
@@ -64,9 +64,9 @@ def test_a_lease_in_one_process(pool: shared.SharedBufferPool) -> None:
     assert buffer.write(b"hello") == 5 and bytes(buffer.filled) == b"hello" and len(buffer) == 5
     handle = lease.send()
     with pytest.raises(ReleasedError):
-        lease.value
+        _ = lease.value
     with pytest.raises(ReleasedError):
-        buffer.filled  # the buffer went with the lease
+        _ = buffer.filled  # the buffer went with the lease
     with pytest.raises(ReleasedError):
         lease.release()
     assert pickle.loads(pickle.dumps(handle)) == handle
@@ -91,9 +91,9 @@ def test_the_deprecated_names_still_answer(pool: shared.SharedBufferPool) -> Non
 def test_exhaustion_and_timeouts(pool: shared.SharedBufferPool) -> None:
     leases = [pool.acquire(0) for _ in range(4)]
     assert pool.try_acquire() is None
-    with pytest.raises(PoolExhausted, match="^all 4 shared buffers are in use; oldest held "):
+    with pytest.raises(PoolExhausted, match=r"^all 4 shared buffers are in use; oldest held "):
         pool.acquire(0)
-    with pytest.raises(PoolExhausted, match="none came back within 0.1 s"):
+    with pytest.raises(PoolExhausted, match=r"none came back within 0\.1 s"):
         pool.acquire(timeout=0.1)
     with pytest.raises(ValueError, match="timeout must be >= 0"):
         pool.acquire(-1)
@@ -240,6 +240,7 @@ def test_process_pool_executor_cancellation_and_a_broken_pool(pool: shared.Share
     assert pool.reclaim() == 1 and pool.available() == 4
 
 
+@pytest.mark.slow
 def test_sigkill_storm(record_property: Callable[[str, object], None]) -> None:
     """200 workers killed at random moments while holding buffers (see storm.py)."""
     seconds = float(os.environ.get("NEXUS_POOL_STORM_SECONDS", "2")) * 30
@@ -286,7 +287,7 @@ def test_a_reclaimed_lease_cannot_be_sent_or_released(pool: shared.SharedBufferP
         shared.receive(handle)
     held = pool.acquire()
     assert pool.available() == 3
-    with pytest.raises(TypeError, match="made by nexus_pool.shared"):
+    with pytest.raises(TypeError, match=r"made by nexus_pool\.shared"):
         shared.SharedLease()  # a lease cannot be forged
     held.release()
     assert pool.available() == 4

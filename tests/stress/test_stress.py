@@ -19,6 +19,8 @@ from nexus_pool import Pool, Pooled
 
 from ..conformance.support import WAIT, assert_all_free, barrier, drain, running, spawn, switching_often
 
+pytestmark = pytest.mark.slow
+
 ROUND_TRIPS = int(os.environ.get("NEXUS_POOL_STRESS_ROUND_TRIPS", "200000"))
 RETURNERS = 4
 
@@ -102,7 +104,9 @@ def assert_nothing_drifted(pool: Pool[Buffer]) -> None:
 
 
 @pytest.mark.timeout(900)
-def test_all_slots_released_at_a_barrier_repeatedly(backend: str, record_property: Callable[[str, object], None]) -> None:
+def test_all_slots_released_at_a_barrier_repeatedly(
+    backend: str, record_property: Callable[[str, object], None]
+) -> None:
     capacity = 256
     rounds = max(ROUND_TRIPS // capacity, 1)
     made: list[Buffer] = []

@@ -12,8 +12,7 @@ from typing import Literal
 from typing_extensions import assert_type
 
 import nexus_pool.sync
-from nexus_pool import local, shared
-from nexus_pool import AsyncAcquisition, Buffer, BufferPool, Pool, Pooled, PoolStats
+from nexus_pool import AsyncAcquisition, Buffer, BufferPool, Pool, Pooled, PoolStats, local, shared
 
 
 def clear(buffer: bytearray) -> None:

@@ -66,9 +66,7 @@ def test_snippet_fails_with_the_named_error_codes(config: list[str], snippet: Pa
     assert expected, f"{snippet.name} marks no expected error"
     result = run_mypy(config, str(snippet.relative_to(ROOT)))  # strict, from pyproject.toml
     reported = {
-        (int(match["line"]), match["code"])
-        for line in result.stdout.splitlines()
-        if (match := REPORTED.match(line))
+        (int(match["line"]), match["code"]) for line in result.stdout.splitlines() if (match := REPORTED.match(line))
     }
     assert result.returncode == 1, result.stdout + result.stderr
     assert reported == expected, result.stdout
