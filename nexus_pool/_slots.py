@@ -456,8 +456,9 @@ class Home(Generic[T]):
                 break
             # A record cut short while being made was never anybody's successor.
             slot = getattr(record, "slot", None)
-            if slot is not None and self.records[slot].latest() is record:
-                self._revive(record)
+            if slot is not None and self.records[slot].latest() is record and not self._revive(record):
+                _revive_after_collection.append(self.ref)  # left queued: see _revive
+                return
             with suppress(ValueError):  # removed by another thread that revived it too
                 dead.remove(record)
         if None in map(_referent, self.records):
@@ -477,18 +478,33 @@ class Home(Generic[T]):
             latest = record.latest()
             if latest is not record:
                 records[slot] = latest  # the shortcut fell behind a revival cut short
-            if latest() is None:
-                self._revive(latest)
+            if latest() is None and not self._revive(latest):
+                _revive_after_collection.append(self.ref)
+                return
 
-    def _revive(self, record: Record[T]) -> None:
+    def _revive(self, record: Record[T]) -> bool:
+        """Bring ``record``'s slot back; False if that must wait for the running collection.
+
+        A collection that found the lease dead queues its record before it runs the
+        lease's finalizer, and other threads run meanwhile (always on free-threaded
+        builds): a record with no value handed over may be waiting for it. The check at
+        the top of ``revive_dead`` is not enough, since a collection may start while the
+        queue is being emptied; so it is made again here, for the record at hand, and the
+        handed value read once more if no collection runs (the one that queued the record
+        is then over, and so is the finalizer).
+        """
         slot = record.slot
         handed = record.handed
         # One read (C): another thread reviving the same record at once may clear it.
         value = STALE if record.fresh_value_needed else next(iter(handed), STALE)
+        if value is STALE and not record.fresh_value_needed:
+            if collection_running():
+                return False
+            value = next(iter(handed), STALE)
         lease = self._new_lease(slot, value)
         successor = lease.record
         if record.succession.setdefault("next", successor) is not successor:
-            return  # another thread revived this slot first; this lease dies unregistered
+            return True  # another thread revived this slot first; this lease dies unregistered
         # From here an interruption only drops `lease`, whose record is now current.
         self.records[slot] = successor  # a shortcut; the succession already says so
         handed.clear()  # the old record must not keep the value reachable
@@ -501,6 +517,7 @@ class Home(Generic[T]):
                 _Unraisable(error, f"the debug check of slot {slot}, returned by garbage collection").report()
         if failure is not None:
             failure.report()
+        return True
 
     def _renew(self, lease: Lease[T]) -> _Unraisable | None:
         """Reset the revived value, or replace it; what failed, to report once the slot is back."""
