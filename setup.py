@@ -102,7 +102,9 @@ class BdistWheel(bdist_wheel):
 # cffi module that backs the pure facade's `atomic` backend.
 NATIVE_FACADE = Extension(
     "nexus_pool._native",
-    sources=["backends/nexus_pool_native.c"],  # it #includes nexus_pool_freelist.c (see there)
+    # It #includes nexus_pool_freelist.c and nexus_pool_local.c (see there).
+    sources=["backends/nexus_pool_native.c"],
+    depends=["backends/nexus_pool_freelist.c", "backends/nexus_pool_freelist.h", "backends/nexus_pool_local.c"],
     include_dirs=["backends"],
     extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden"],
     optional=True,

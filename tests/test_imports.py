@@ -29,7 +29,7 @@ from .layout import PACKAGE_DIR, ROOT
 C_SOURCES = ROOT / "backends"
 COMPILED = ("nexus_pool._freelist_native", "nexus_pool._native", "nexus_pool._shared_native")
 C_MODULE_OF = {
-    "nexus_pool._native": ("nexus_pool_native.c",),
+    "nexus_pool._native": ("nexus_pool_native.c", "nexus_pool_local.c"),
     "nexus_pool._shared_native": ("nexus_pool_shared_module.c",),
     "nexus_pool._freelist_native": ("nexus_pool_freelist.c",),
 }
