@@ -39,17 +39,20 @@ struct nxp_freelist {
     _Alignas(NXP_CACHE_LINE) nxp_slot slots[];
 };
 
-static inline uint64_t nxp_pack(uint64_t old_head, uint32_t index)
+static inline uint64_t
+nxp_pack(uint64_t old_head, uint32_t index)
 {
     return (((old_head >> 32) + 1) << 32) | index;
 }
 
-int64_t nxp_max_capacity(void)
+int64_t
+nxp_max_capacity(void)
 {
     return INT32_MAX;
 }
 
-nxp_freelist *nxp_create(int64_t capacity)
+nxp_freelist *
+nxp_create(int64_t capacity)
 {
     if (capacity < 1 || capacity > nxp_max_capacity())
         return NULL;
@@ -70,12 +73,14 @@ nxp_freelist *nxp_create(int64_t capacity)
     return list;
 }
 
-void nxp_destroy(nxp_freelist *list)
+void
+nxp_destroy(nxp_freelist *list)
 {
     free(list);
 }
 
-int64_t nxp_pop(nxp_freelist *list)
+int64_t
+nxp_pop(nxp_freelist *list)
 {
     /* seq_cst: a waiting acquirer announces itself before this pop, a releaser looks for
      * announcements after its push (nexus_pool/_slots.py); one of them sees the other. */
@@ -86,8 +91,8 @@ int64_t nxp_pop(nxp_freelist *list)
             return -1;
         /* May be stale if another popper raced us; the tagged CAS then fails. */
         uint32_t below = atomic_load_explicit(&list->slots[top].next, memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&list->head, &head, nxp_pack(head, below),
-                                                  memory_order_seq_cst, memory_order_seq_cst)) {
+        if (atomic_compare_exchange_weak_explicit(&list->head, &head, nxp_pack(head, below), memory_order_seq_cst,
+                                                  memory_order_seq_cst)) {
             atomic_store_explicit(&list->slots[top].state, NXP_LEASED, memory_order_release);
             atomic_fetch_sub_explicit(&list->free_count, 1, memory_order_relaxed);
             return top;
@@ -95,7 +100,8 @@ int64_t nxp_pop(nxp_freelist *list)
     }
 }
 
-intptr_t nxp_ticket(nxp_freelist *list, int64_t slot)
+intptr_t
+nxp_ticket(nxp_freelist *list, int64_t slot)
 {
     if (slot < 0 || slot >= list->capacity)
         return 0;
@@ -104,15 +110,16 @@ intptr_t nxp_ticket(nxp_freelist *list, int64_t slot)
 
 /* One argument, not (list, slot): cffi passes a single argument without building a
  * tuple, which is a third of the cost of a push. */
-int nxp_push(intptr_t ticket)
+int
+nxp_push(intptr_t ticket)
 {
     nxp_slot *slot = (nxp_slot *)ticket;
     nxp_freelist *list = slot->owner;
     uint32_t index = (uint32_t)(slot - list->slots);
 
     uint32_t leased = NXP_LEASED;
-    if (!atomic_compare_exchange_strong_explicit(&slot->state, &leased, NXP_FREE,
-                                                 memory_order_acquire, memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(&slot->state, &leased, NXP_FREE, memory_order_acquire,
+                                                 memory_order_relaxed))
         return -1;
 
     /* Count up before the slot becomes visible, and pop counts down after taking
@@ -123,17 +130,19 @@ int nxp_push(intptr_t ticket)
     do {
         atomic_store_explicit(&slot->next, (uint32_t)head, memory_order_relaxed);
         /* release: the value's reset (done by our caller) happens-before its next pop. */
-    } while (!atomic_compare_exchange_weak_explicit(&list->head, &head, nxp_pack(head, index),
-                                                    memory_order_seq_cst, memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&list->head, &head, nxp_pack(head, index), memory_order_seq_cst,
+                                                    memory_order_relaxed));
     return 0;
 }
 
-int64_t nxp_available(nxp_freelist *list)
+int64_t
+nxp_available(nxp_freelist *list)
 {
     return atomic_load_explicit(&list->free_count, memory_order_relaxed);
 }
 
-int nxp_is_leased(nxp_freelist *list, int64_t slot)
+int
+nxp_is_leased(nxp_freelist *list, int64_t slot)
 {
     if (slot < 0 || slot >= list->capacity)
         return 0;

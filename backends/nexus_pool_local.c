@@ -30,9 +30,8 @@ local_pop(LocalPoolObject *pool, PyObject **value)
 static PyObject *
 local_cleared_error(void)
 {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "this local pool was torn down by the garbage collector (it was part of an "
-                    "unreachable reference cycle)");
+    PyErr_SetString(PyExc_RuntimeError, "this local pool was torn down by the garbage collector (it was part of an "
+                                        "unreachable reference cycle)");
     return NULL;
 }
 
@@ -58,7 +57,7 @@ local_lend(LocalPoolObject *pool, int grow)
     if (value == NULL) {
         value = local_make(pool);
         if (value == NULL) {
-            if (found) {  /* the entry stays free, still to be made */
+            if (found) { /* the entry stays free, still to be made */
                 nxp_error error = nxp_error_take();
                 if (local_push(pool, NULL) < 0)
                     PyErr_Clear();
@@ -75,7 +74,7 @@ local_lend(LocalPoolObject *pool, int grow)
         nxp_error_restore(error);
         return NULL;
     }
-    PooledObject *lent = (PooledObject *)guard;  /* ours alone until returned */
+    PooledObject *lent = (PooledObject *)guard; /* ours alone until returned */
     lent->acquired_ns = nxp_now_ns();
     lent->thread = NXP_THREAD_IDENT();
     if (sample_now(&pool->sampler))
@@ -105,9 +104,10 @@ LocalPool_holding(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
     for (PooledObject *guard = self->lent; guard != NULL && !failed; guard = guard->lent_next) {
         int64_t held = now - guard->acquired_ns;
         PyObject *site = site_tuple(guard->site.code, guard->site.line);
-        PyObject *record = site == NULL ? NULL
-            : Py_BuildValue("(OdkNO)", Py_None, held > 0 ? held / 1e9 : 0.0, (unsigned long)guard->thread, site,
-                            state->how_names[NXP_LOCAL]);
+        PyObject *record = site == NULL
+                               ? NULL
+                               : Py_BuildValue("(OdkNO)", Py_None, held > 0 ? held / 1e9 : 0.0,
+                                               (unsigned long)guard->thread, site, state->how_names[NXP_LOCAL]);
         failed = record == NULL || PyList_Append(records, record) < 0;
         Py_XDECREF(record);
     }
@@ -140,8 +140,9 @@ LocalPool_acquire(LocalPoolObject *self, PyObject *Py_UNUSED(ignored))
     nxp_state *state = STATE(self);
     PyObject *holders = PyObject_CallMethod((PyObject *)self, "holders", NULL);
     PyObject *arguments = holders == NULL ? NULL : Py_BuildValue("(nOO)", self->capacity, holders, Py_None);
-    PyObject *keywords = arguments == NULL ? NULL
-        : Py_BuildValue("{sOsO}", "what", state->local_what, "note", state->local_exhausted_reason);
+    PyObject *keywords =
+        arguments == NULL ? NULL
+                          : Py_BuildValue("{sOsO}", "what", state->local_what, "note", state->local_exhausted_reason);
     PyObject *error = keywords == NULL ? NULL : PyObject_Call(state->exhausted_error, arguments, keywords);
     Py_XDECREF(holders);
     Py_XDECREF(arguments);
@@ -386,18 +387,11 @@ static PyType_Slot LocalBounded_slots[] = {
 };
 
 static PyType_Spec LocalPool_spec = {
-    "nexus_pool._native.LocalPool",
-    sizeof(LocalPoolObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    LocalPool_slots,
+    "nexus_pool._native.LocalPool",          sizeof(LocalPoolObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, LocalPool_slots,
 };
 
 static PyType_Spec LocalBounded_spec = {
-    "nexus_pool._native.LocalBoundedPool",
-    sizeof(LocalPoolObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    LocalBounded_slots,
+    "nexus_pool._native.LocalBoundedPool",   sizeof(LocalPoolObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, LocalBounded_slots,
 };
-

@@ -54,25 +54,25 @@
  * builds they are relaxed atomics, which a load and a store update: plain moves, no
  * locked instruction (a second acquirer, which is misuse, can only make them miscount). */
 #ifdef Py_GIL_DISABLED
-#  include <stdatomic.h>
+#include <stdatomic.h>
 typedef _Atomic int64_t nxp_count;
 typedef _Atomic double nxp_seconds;
-#  define NXP_GET(counter) atomic_load_explicit(&(counter), memory_order_relaxed)
-#  define NXP_SET(counter, value) atomic_store_explicit(&(counter), (value), memory_order_relaxed)
+#define NXP_GET(counter) atomic_load_explicit(&(counter), memory_order_relaxed)
+#define NXP_SET(counter, value) atomic_store_explicit(&(counter), (value), memory_order_relaxed)
 #else
 typedef int64_t nxp_count;
 typedef double nxp_seconds;
-#  define NXP_GET(counter) (counter)
-#  define NXP_SET(counter, value) ((counter) = (value))
+#define NXP_GET(counter) (counter)
+#define NXP_SET(counter, value) ((counter) = (value))
 #endif
 #define NXP_ADD(counter, amount) NXP_SET(counter, NXP_GET(counter) + (amount))
 
 #if PY_VERSION_HEX >= 0x030D0000
-#  define NXP_BEGIN_CRITICAL_SECTION(op) Py_BEGIN_CRITICAL_SECTION(op)
-#  define NXP_END_CRITICAL_SECTION() Py_END_CRITICAL_SECTION()
+#define NXP_BEGIN_CRITICAL_SECTION(op) Py_BEGIN_CRITICAL_SECTION(op)
+#define NXP_END_CRITICAL_SECTION() Py_END_CRITICAL_SECTION()
 #else /* the GIL serialises everything a critical section would */
-#  define NXP_BEGIN_CRITICAL_SECTION(op) {
-#  define NXP_END_CRITICAL_SECTION() }
+#define NXP_BEGIN_CRITICAL_SECTION(op) {
+#define NXP_END_CRITICAL_SECTION() }
 #endif
 
 /* The exception being raised, set aside while more Python code runs, then restored. */
@@ -142,10 +142,10 @@ nxp_error_chain(nxp_error earlier)
 /* The calling thread's ident, as threading.get_ident() gives it: PyThread_get_thread_ident
  * without the call (pthread_self reads a register). */
 #ifdef _POSIX_THREADS
-#  include <pthread.h>
-#  define NXP_THREAD_IDENT() ((int64_t)(unsigned long)pthread_self())
+#include <pthread.h>
+#define NXP_THREAD_IDENT() ((int64_t)(unsigned long)pthread_self())
 #else
-#  define NXP_THREAD_IDENT() ((int64_t)PyThread_get_thread_ident())
+#define NXP_THREAD_IDENT() ((int64_t)PyThread_get_thread_ident())
 #endif
 
 /* Nanoseconds of a monotonic clock that is cheap to read: ages of holders need a few
@@ -166,30 +166,30 @@ nxp_now_ns(void)
 
 typedef struct {
     PyTypeObject *pool_type;
-    PyTypeObject *buffer_pool_type;  /* pool_type and nexus_pool._buffers.BufferPool */
+    PyTypeObject *buffer_pool_type; /* pool_type and nexus_pool._buffers.BufferPool */
     PyTypeObject *pooled_type;
     PyTypeObject *local_pool_type;
     PyTypeObject *local_bounded_type;
-    PyObject *released_error;     /* nexus_pool.ReleasedError */
-    PyObject *pool_shut_down;     /* nexus_pool.PoolShutDown */
-    PyObject *shutdown_message;   /* str: what PoolShutDown says */
-    PyObject *released_message;   /* str: the ReleasedError of a released guard */
-    PyObject *collected_message;  /* str: ... of a guard its finalizer released */
-    PyObject *local_exhausted_reason;  /* str: why a local BoundedPool's acquire() does not wait */
-    PyObject *local_what;         /* str: what its exhaustion message calls its values */
-    PyObject *wait_helper;        /* _waiting.wait(take, waiting, wakeup, timeout) -> guard | None */
-    PyObject *check_timeout;      /* _checks.check_timeout(timeout) -> float | None, or raises */
-    PyObject *value_repr;         /* _guard.value_repr(value) -> str, bounded */
-    PyObject *add_note;           /* _slots.add_note(error, note) */
-    PyObject *lock_type;          /* threading.Lock */
-    PyObject *stats_type;         /* nexus_pool.PoolStats */
-    PyObject *waiter_type;        /* _waiting.Waiter(take, waiting, note_wait) */
-    PyObject *monotonic;          /* time.monotonic */
-    PyObject *exhausted_error;    /* _holders.exhausted(capacity, holders, waited) -> PoolExhausted */
-    PyObject *warn_held;          /* _holders.warn_held_too_long(holders, threshold, pool) */
-    PyObject *internal_prefix;    /* str: frames of files whose path starts so are nexus_pool's own */
-    PyObject *how_names[3];       /* "sync", "async", "local": see enum nxp_how */
-    double longest_wait;          /* a longer timeout means no limit (_checks.LONGEST_WAIT) */
+    PyObject *released_error;         /* nexus_pool.ReleasedError */
+    PyObject *pool_shut_down;         /* nexus_pool.PoolShutDown */
+    PyObject *shutdown_message;       /* str: what PoolShutDown says */
+    PyObject *released_message;       /* str: the ReleasedError of a released guard */
+    PyObject *collected_message;      /* str: ... of a guard its finalizer released */
+    PyObject *local_exhausted_reason; /* str: why a local BoundedPool's acquire() does not wait */
+    PyObject *local_what;             /* str: what its exhaustion message calls its values */
+    PyObject *wait_helper;            /* _waiting.wait(take, waiting, wakeup, timeout) -> guard | None */
+    PyObject *check_timeout;          /* _checks.check_timeout(timeout) -> float | None, or raises */
+    PyObject *value_repr;             /* _guard.value_repr(value) -> str, bounded */
+    PyObject *add_note;               /* _slots.add_note(error, note) */
+    PyObject *lock_type;              /* threading.Lock */
+    PyObject *stats_type;             /* nexus_pool.PoolStats */
+    PyObject *waiter_type;            /* _waiting.Waiter(take, waiting, note_wait) */
+    PyObject *monotonic;              /* time.monotonic */
+    PyObject *exhausted_error;        /* _holders.exhausted(capacity, holders, waited) -> PoolExhausted */
+    PyObject *warn_held;              /* _holders.warn_held_too_long(holders, threshold, pool) */
+    PyObject *internal_prefix;        /* str: frames of files whose path starts so are nexus_pool's own */
+    PyObject *how_names[3];           /* "sync", "async", "local": see enum nxp_how */
+    double longest_wait;              /* a longer timeout means no limit (_checks.LONGEST_WAIT) */
 } nxp_state;
 
 static struct PyModuleDef native_module;
@@ -219,19 +219,19 @@ enum nxp_how { NXP_SYNC = 0, NXP_ASYNC = 1, NXP_LOCAL = 2 };
  * From 3.11 the instruction's offset, turned into a line only when holders() asks (the
  * line table's walk is most of what recording a site would otherwise cost). */
 typedef struct {
-    PyObject *code;   /* a code object (strong), or NULL: not recorded */
-    int line;         /* the line; from 3.11, the offset of the instruction (f_lasti) */
+    PyObject *code; /* a code object (strong), or NULL: not recorded */
+    int line;       /* the line; from 3.11, the offset of the instruction (f_lasti) */
 } nxp_site;
 
 /* Who holds a slot of a Pool, written by the acquiring thread at each acquisition and
  * read by any thread (holders(), stats(), the leak check): relaxed atomics on
  * free-threaded builds. The site changes under the pool's critical section. */
 typedef struct {
-    nxp_count acquired_ns;   /* nxp_now_ns() at the acquisition */
-    nxp_count thread;        /* the acquiring thread's ident (PyThread_get_thread_ident) */
-    nxp_count serial;        /* which acquisition of the pool it was (1, 2, ...) */
-    nxp_count how;           /* enum nxp_how */
-    nxp_site site;           /* recorded for acquisition number site_serial */
+    nxp_count acquired_ns; /* nxp_now_ns() at the acquisition */
+    nxp_count thread;      /* the acquiring thread's ident (PyThread_get_thread_ident) */
+    nxp_count serial;      /* which acquisition of the pool it was (1, 2, ...) */
+    nxp_count how;         /* enum nxp_how */
+    nxp_site site;         /* recorded for acquisition number site_serial */
     int64_t site_serial;
 } nxp_holding;
 
@@ -241,24 +241,23 @@ typedef struct {
  * misuse, only samples differently). */
 typedef struct {
     int64_t period;
-    nxp_count countdown;     /* acquisitions until the next recorded one */
-    nxp_count random;        /* xorshift64 state */
+    nxp_count countdown; /* acquisitions until the next recorded one */
+    nxp_count random;    /* xorshift64 state */
 } nxp_sampler;
 
 typedef struct {
-    PyObject_HEAD
-    nxp_freelist *stack;   /* which slots are free; owned, freed by dealloc */
-    intptr_t *tickets;     /* tickets[slot]: what nxp_push takes */
-    PyObject **values;     /* values[slot]: the value of a free slot; NULL while lent
+    PyObject_HEAD nxp_freelist *stack; /* which slots are free; owned, freed by dealloc */
+    intptr_t *tickets;                 /* tickets[slot]: what nxp_push takes */
+    PyObject **values;                 /* values[slot]: the value of a free slot; NULL while lent
                               (or when its factory() failed: made on the next acquire) */
     Py_ssize_t capacity;
-    PyObject *factory;     /* NULL only once the collector cleared the pool */
-    PyObject *reset;       /* NULL: no reset */
-    PyObject *name;        /* the backend's name */
-    PyObject *waiting;     /* set: tokens of blocked acquirers (see _slots.wait); NULL once cleared */
-    PyObject *wakeup;      /* threading.Lock used as a binary semaphore */
+    PyObject *factory; /* NULL only once the collector cleared the pool */
+    PyObject *reset;   /* NULL: no reset */
+    PyObject *name;    /* the backend's name */
+    PyObject *waiting; /* set: tokens of blocked acquirers (see _slots.wait); NULL once cleared */
+    PyObject *wakeup;  /* threading.Lock used as a binary semaphore */
     PyObject *weakreflist;
-    nxp_count acquisitions;   /* the counters of stats() (see PoolStats) */
+    nxp_count acquisitions; /* the counters of stats() (see PoolStats) */
     nxp_count exhaustions;
     nxp_count high_water;
     nxp_seconds wait_seconds;
@@ -267,11 +266,11 @@ typedef struct {
     PyTypeObject *guard_type; /* the module's Pooled type, looked up once: a strong reference */
     nxp_holding *holding;     /* holding[slot]: who holds it (meaningful while it is leased) */
     nxp_sampler sampler;
-    int64_t warn_after_ns;    /* warn about guards held longer; 0: never */
-    nxp_count next_check_ns;  /* when the acquire path next looks for them */
-    nxp_count last_check_ns;  /* when it last looked */
+    int64_t warn_after_ns;   /* warn about guards held longer; 0: never */
+    nxp_count next_check_ns; /* when the acquire path next looks for them */
+    nxp_count last_check_ns; /* when it last looked */
 #ifndef Py_GIL_DISABLED
-    struct PooledObject *spare_guards[NXP_SPARE_GUARDS];  /* memory of dead guards, reused */
+    struct PooledObject *spare_guards[NXP_SPARE_GUARDS]; /* memory of dead guards, reused */
     int spare_count;
 #endif
 } PoolObject;
@@ -280,37 +279,35 @@ typedef struct {
  * values are a plain stack. Its critical section (free-threaded builds) guards the stack
  * as a list's guards its items: misuse from other threads cannot corrupt it. */
 typedef struct {
-    PyObject_HEAD
-    PyObject **free;       /* the free values, a stack; a NULL entry is made by factory()
+    PyObject_HEAD PyObject **free; /* the free values, a stack; a NULL entry is made by factory()
                               when taken (its reset failed, and so did the factory) */
-    Py_ssize_t count;      /* free values */
-    Py_ssize_t allocated;  /* room in `free` */
-    Py_ssize_t capacity;   /* BoundedPool: the fixed number of values; Pool: -1, it grows */
-    PyObject *factory;     /* NULL only once the collector cleared the pool */
-    PyObject *reset;       /* NULL: no reset */
+    Py_ssize_t count;              /* free values */
+    Py_ssize_t allocated;          /* room in `free` */
+    Py_ssize_t capacity;           /* BoundedPool: the fixed number of values; Pool: -1, it grows */
+    PyObject *factory;             /* NULL only once the collector cleared the pool */
+    PyObject *reset;               /* NULL: no reset */
     PyObject *weakreflist;
-    struct PooledObject *lent;  /* the guards holding a value, a list through their
+    struct PooledObject *lent; /* the guards holding a value, a list through their
                                    lent_next/lent_previous (borrowed: a guard unlinks itself
                                    when its value comes back); under the critical section */
     nxp_sampler sampler;
 } LocalPoolObject;
 
-#define NXP_LOCAL_SLOT (-1)  /* the slot of a local pool's guard */
+#define NXP_LOCAL_SLOT (-1) /* the slot of a local pool's guard */
 
 /* What `collected` says of a guard whose value is gone. */
 enum {
-    NXP_RELEASED = 0,            /* released by release() or __exit__ */
-    NXP_COLLECTED = 1,           /* its finalizer returned the slot: release() is a quiet no-op */
-    NXP_COLLECTED_RELEASED = 2,  /* ... and release() was called once since */
+    NXP_RELEASED = 0,           /* released by release() or __exit__ */
+    NXP_COLLECTED = 1,          /* its finalizer returned the slot: release() is a quiet no-op */
+    NXP_COLLECTED_RELEASED = 2, /* ... and release() was called once since */
 };
 
 typedef struct PooledObject {
-    PyObject_HEAD
-    PyObject *owner;       /* a PoolObject, or a LocalPoolObject when slot is NXP_LOCAL_SLOT;
+    PyObject_HEAD PyObject *owner; /* a PoolObject, or a LocalPoolObject when slot is NXP_LOCAL_SLOT;
                               a strong reference: the guard keeps its pool alive */
-    PyObject *value;       /* owned while held; NULL once released (the claim) */
+    PyObject *value;               /* owned while held; NULL once released (the claim) */
     Py_ssize_t slot;
-    int collected;         /* see the enum above; guarded as `value` is */
+    int collected; /* see the enum above; guarded as `value` is */
     /* A local pool's guard only (a Pool keeps this per slot): who holds the value, and its
      * place in its pool's list of lent guards, both under the pool's critical section. */
     int64_t acquired_ns;
@@ -343,7 +340,7 @@ next_interval(nxp_sampler *sampler)
     x ^= x >> 7;
     x ^= x << 17;
     NXP_SET(sampler->random, (int64_t)x);
-    return 1 + (int64_t)(x % (uint64_t)(2 * sampler->period - 1));  /* mean: period */
+    return 1 + (int64_t)(x % (uint64_t)(2 * sampler->period - 1)); /* mean: period */
 }
 
 static void
@@ -377,7 +374,7 @@ caller_site(nxp_state *state, nxp_site *site)
 {
     site->code = NULL;
     site->line = 0;
-    PyFrameObject *frame = PyEval_GetFrame();  /* borrowed: the running frame */
+    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed: the running frame */
     Py_XINCREF(frame);
     while (frame != NULL) {
         PyCodeObject *code = PyFrame_GetCode(frame);
@@ -393,7 +390,7 @@ caller_site(nxp_state *state, nxp_site *site)
         }
         Py_DECREF(code);
         if (ours < 0) {
-            PyErr_Clear();  /* a site is a courtesy */
+            PyErr_Clear(); /* a site is a courtesy */
             break;
         }
         PyFrameObject *back = PyFrame_GetBack(frame);
@@ -409,7 +406,7 @@ site_tuple(PyObject *code_object, int line)
 {
     if (code_object == NULL)
         Py_RETURN_NONE;
-    PyCodeObject *code = (PyCodeObject *)code_object;  /* kept alive by the caller's reference */
+    PyCodeObject *code = (PyCodeObject *)code_object; /* kept alive by the caller's reference */
 #if PY_VERSION_HEX >= 0x030B0000
     line = PyCode_Addr2Line(code, line);
 #endif
@@ -428,14 +425,13 @@ static int
 wake_waiter(PoolObject *pool)
 {
     if (pool->waiting == NULL || PySet_GET_SIZE(pool->waiting) == 0)
-        return 0;  /* the common case: nobody waits, a release costs this one test */
+        return 0; /* the common case: nobody waits, a release costs this one test */
     nxp_error pending = nxp_error_take();
     int result = 0;
     PyObject *token = PySet_Pop(pool->waiting);
     if (token == NULL) {
-        PyErr_Clear();  /* another release took it: that one wakes the sleeper */
-    }
-    else {
+        PyErr_Clear(); /* another release took it: that one wakes the sleeper */
+    } else {
         int callable = PyCallable_Check(token);
         PyObject *done = callable ? PyObject_CallNoArgs(token) : PyObject_CallMethod(pool->wakeup, "release", NULL);
         Py_DECREF(token);
@@ -459,7 +455,7 @@ wake_waiter(PoolObject *pool)
 static int
 store_and_push(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 {
-    pool->values[slot] = value;  /* before the push: once pushed, the slot can be taken */
+    pool->values[slot] = value; /* before the push: once pushed, the slot can be taken */
     nxp_push(pool->tickets[slot]);
     return wake_waiter(pool);
 }
@@ -485,16 +481,15 @@ renew(PyObject *owner, PyObject *reset, PyObject *factory, PyObject *value, int 
     PyObject *fresh = factory == NULL ? NULL : PyObject_CallNoArgs(factory);
     if (fresh == NULL && factory != NULL) {
         nxp_error factory_error = nxp_error_take();
-        PyObject *note = PyUnicode_FromFormat(
-            "factory() also raised %R while replacing the value; "
-            "it will be called again when this slot is next acquired",
-            factory_error.exception);
+        PyObject *note = PyUnicode_FromFormat("factory() also raised %R while replacing the value; "
+                                              "it will be called again when this slot is next acquired",
+                                              factory_error.exception);
         PyObject *added = NULL;
         PyObject *add_note = STATE(owner)->add_note;
         if (note != NULL && reset_error.exception != NULL && add_note != NULL)
             added = PyObject_CallFunctionObjArgs(add_note, reset_error.exception, note, NULL);
         if (added == NULL)
-            PyErr_Clear();  /* the note is a courtesy; the reset error still goes up */
+            PyErr_Clear(); /* the note is a courtesy; the reset error still goes up */
         Py_XDECREF(added);
         Py_XDECREF(note);
         nxp_error_forget(factory_error);
@@ -513,7 +508,7 @@ reset_and_give_back(PoolObject *pool, Py_ssize_t slot, PyObject *value)
 {
     int failed;
     PyObject *renewed = renew((PyObject *)pool, pool->reset, pool->factory, value, &failed);
-    int woken = store_and_push(pool, slot, renewed);  /* keeps the reset's exception set */
+    int woken = store_and_push(pool, slot, renewed); /* keeps the reset's exception set */
     return failed || woken < 0 ? -1 : 0;
 }
 
@@ -532,8 +527,7 @@ local_push(LocalPoolObject *pool, PyObject *value)
         if (larger != NULL) {
             pool->free = larger;
             pool->allocated = room;
-        }
-        else
+        } else
             grown = -1;
     }
     if (grown == 0)
@@ -556,7 +550,7 @@ local_reset_and_give_back(LocalPoolObject *pool, PyObject *value)
         return local_push(pool, renewed);
     nxp_error reset_error = nxp_error_take();
     if (local_push(pool, renewed) < 0)
-        PyErr_Clear();  /* the reset's error is the one to report */
+        PyErr_Clear(); /* the reset's error is the one to report */
     nxp_error_restore(reset_error);
     return -1;
 }
@@ -698,14 +692,13 @@ Pooled_repr(PooledObject *self)
     if (value == NULL)
         return PyUnicode_FromString("<Pooled (released)>");
     nxp_state *state = STATE(self);
-    PyObject *shown = state->value_repr != NULL ? PyObject_CallOneArg(state->value_repr, value)
-                                                : PyObject_Repr(value);
+    PyObject *shown = state->value_repr != NULL ? PyObject_CallOneArg(state->value_repr, value) : PyObject_Repr(value);
     Py_DECREF(value);
     if (shown == NULL)
         return NULL;
     PyObject *text = self->slot == NXP_LOCAL_SLOT
-        ? PyUnicode_FromFormat("<Pooled local value=%S>", shown)
-        : PyUnicode_FromFormat("<Pooled slot=%zd value=%S>", self->slot, shown);
+                         ? PyUnicode_FromFormat("<Pooled local value=%S>", shown)
+                         : PyUnicode_FromFormat("<Pooled slot=%zd value=%S>", self->slot, shown);
     Py_DECREF(shown);
     return text;
 }
@@ -725,7 +718,7 @@ Pooled_finalize(PooledObject *self)
 {
     PyObject *value = claim(self, NXP_COLLECTED);
     if (value == NULL)
-        return;  /* released already: the common case, one test */
+        return; /* released already: the common case, one test */
     nxp_error saved = nxp_error_take();
     if (return_value(self, value) < 0)
         PyErr_WriteUnraisable((PyObject *)self);
@@ -738,7 +731,7 @@ Pooled_traverse(PooledObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->owner);
-    Py_VISIT(self->value);  /* the collector runs with every other thread stopped */
+    Py_VISIT(self->value); /* the collector runs with every other thread stopped */
     Py_VISIT(self->site.code);
     return 0;
 }
@@ -761,13 +754,13 @@ Pooled_dealloc(PooledObject *self)
     /* Nobody else refers to the guard any more; its memory is ours until tp_free. A
      * released guard, the common case, skips the finalizer call altogether. */
     if (self->value != NULL && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
-        return;  /* resurrected by the finalizer */
+        return; /* resurrected by the finalizer */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
 #ifndef Py_GIL_DISABLED
     PoolObject *pool = self->slot == NXP_LOCAL_SLOT ? NULL : (PoolObject *)self->owner;
-    if (pool != NULL && pool->spare_count < NXP_SPARE_GUARDS && self->value == NULL
-        && !PyObject_GC_IsFinalized((PyObject *)self)) {
+    if (pool != NULL && pool->spare_count < NXP_SPARE_GUARDS && self->value == NULL &&
+        !PyObject_GC_IsFinalized((PyObject *)self)) {
         /* Kept by its pool (held alive by self->owner until the last line): the pool's
          * dealloc frees its spares, this one included. */
         pool->spare_guards[pool->spare_count++] = self;
@@ -810,11 +803,7 @@ static PyType_Slot Pooled_slots[] = {
 };
 
 static PyType_Spec Pooled_spec = {
-    "nexus_pool._native.Pooled",
-    sizeof(PooledObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    Pooled_slots,
+    "nexus_pool._native.Pooled", sizeof(PooledObject), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, Pooled_slots,
 };
 
 /* A new guard holding `value` (stolen) for `owner`'s `slot`, tracked by the collector
@@ -828,15 +817,14 @@ new_guard(PyTypeObject *guard_type, PyObject *owner, PyObject *value, Py_ssize_t
     PoolObject *pool = slot == NXP_LOCAL_SLOT ? NULL : (PoolObject *)owner;
     if (pool != NULL && pool->spare_count > 0) {
         guard = pool->spare_guards[--pool->spare_count];
-        PyObject_Init((PyObject *)guard, guard_type);  /* a reference to its type, as new */
-    }
-    else
+        PyObject_Init((PyObject *)guard, guard_type); /* a reference to its type, as new */
+    } else
 #endif
         guard = PyObject_GC_New(PooledObject, guard_type);
     if (guard == NULL)
         return NULL;
     guard->owner = Py_NewRef(owner);
-    guard->value = value;  /* not yet shared with any other thread */
+    guard->value = value; /* not yet shared with any other thread */
     guard->slot = slot;
     guard->collected = NXP_RELEASED;
     guard->acquired_ns = guard->thread = 0;
@@ -855,9 +843,8 @@ shut_down_error(PoolObject *pool)
 {
     nxp_state *state = STATE(pool);
     if (pool->factory == NULL)
-        PyErr_SetString(state->pool_shut_down,
-                        "this pool was torn down by the garbage collector (it was part of an "
-                        "unreachable reference cycle): it lends nothing more");
+        PyErr_SetString(state->pool_shut_down, "this pool was torn down by the garbage collector (it was part of an "
+                                               "unreachable reference cycle): it lends nothing more");
     else
         PyErr_SetObject(state->pool_shut_down, state->shutdown_message);
     return NULL;
@@ -939,7 +926,7 @@ take(PoolObject *pool, int how)
     if (value == NULL) {
         value = PyObject_CallNoArgs(pool->factory);
         if (value == NULL) {
-            store_and_push(pool, (Py_ssize_t)slot, NULL);  /* still without value */
+            store_and_push(pool, (Py_ssize_t)slot, NULL); /* still without value */
             return NULL;
         }
     }
@@ -999,7 +986,7 @@ note_wait(PoolObject *self, PyObject *seconds)
     NXP_ADD(self->exhaustions, 1);
     double waited = PyFloat_AsDouble(seconds);
     if (waited == -1.0 && PyErr_Occurred())
-        PyErr_Clear();  /* a statistic is never worth an error */
+        PyErr_Clear(); /* a statistic is never worth an error */
     else
         NXP_ADD(self->wait_seconds, waited);
 }
@@ -1065,11 +1052,10 @@ Pool_stats(PoolObject *self, PyObject *Py_UNUSED(ignored))
     PyObject *oldest_held = oldest < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(oldest > 0 ? oldest / 1e9 : 0.0);
     if (oldest_held == NULL)
         return NULL;
-    PyObject *stats = PyObject_CallFunction(STATE(self)->stats_type, "nnLLLdN", self->capacity, in_use,
-                                            (long long)NXP_GET(self->high_water),
-                                            (long long)NXP_GET(self->acquisitions),
-                                            (long long)NXP_GET(self->exhaustions),
-                                            (double)NXP_GET(self->wait_seconds), oldest_held);
+    PyObject *stats =
+        PyObject_CallFunction(STATE(self)->stats_type, "nnLLLdN", self->capacity, in_use,
+                              (long long)NXP_GET(self->high_water), (long long)NXP_GET(self->acquisitions),
+                              (long long)NXP_GET(self->exhaustions), (double)NXP_GET(self->wait_seconds), oldest_held);
     return stats;
 }
 
@@ -1100,10 +1086,11 @@ Pool_holding(PoolObject *self, PyObject *Py_UNUSED(ignored))
         NXP_END_CRITICAL_SECTION();
         PyObject *site = site_tuple(code, line);
         Py_XDECREF(code);
-        PyObject *record = site == NULL ? NULL
-            : Py_BuildValue("(ndkNO)", slot, held > 0 ? held / 1e9 : 0.0,
-                            (unsigned long)NXP_GET(holding->thread), site,
-                            state->how_names[how >= 0 && how <= NXP_LOCAL ? how : NXP_SYNC]);
+        PyObject *record =
+            site == NULL
+                ? NULL
+                : Py_BuildValue("(ndkNO)", slot, held > 0 ? held / 1e9 : 0.0, (unsigned long)NXP_GET(holding->thread),
+                                site, state->how_names[how >= 0 && how <= NXP_LOCAL ? how : NXP_SYNC]);
         if (record == NULL || PyList_Append(records, record) < 0) {
             Py_XDECREF(record);
             Py_DECREF(records);
@@ -1148,14 +1135,13 @@ read_timeout(PoolObject *pool, PyObject *timeout, PyObject **seconds, int *zero)
     double value = -1.0;
     if (PyFloat_CheckExact(timeout)) {
         value = PyFloat_AS_DOUBLE(timeout);
-    }
-    else if (PyLong_CheckExact(timeout)) {
+    } else if (PyLong_CheckExact(timeout)) {
         int overflow;
         long long whole = PyLong_AsLongLongAndOverflow(timeout, &overflow);
         if (!overflow && whole >= 0)
             value = (double)whole;
     }
-    if (value >= 0.0 && value <= state->longest_wait) {  /* false for NaN */
+    if (value >= 0.0 && value <= state->longest_wait) { /* false for NaN */
         *seconds = Py_NewRef(timeout);
         *zero = value == 0.0;
         return 0;
@@ -1184,8 +1170,7 @@ Pool_acquire(PoolObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
         return NULL;
     }
     if (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "timeout") != 0) {
-        PyErr_Format(PyExc_TypeError, "acquire() got an unexpected keyword argument %R",
-                     PyTuple_GET_ITEM(kwnames, 0));
+        PyErr_Format(PyExc_TypeError, "acquire() got an unexpected keyword argument %R", PyTuple_GET_ITEM(kwnames, 0));
         return NULL;
     }
     if (nargs + nkw == 1)
@@ -1251,7 +1236,7 @@ Pool_available(PoolObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Pool_handoff(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    Py_RETURN_NONE;  /* ownership is checked by the debug backend only */
+    Py_RETURN_NONE; /* ownership is checked by the debug backend only */
 }
 
 /* `self` is kept alive by this call. */
@@ -1401,7 +1386,7 @@ Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
 {
     /* Pool is a base type only for BufferPool: a subclass made elsewhere has no module
      * state, and gets no instance. */
-    PyObject *module = PyType_GetModule(type);  /* borrowed */
+    PyObject *module = PyType_GetModule(type); /* borrowed */
     nxp_state *state = module != NULL && PyModule_GetDef(module) == &native_module ? PyModule_GetState(module) : NULL;
     if (state == NULL || (type != state->pool_type && type != state->buffer_pool_type)) {
         PyErr_Clear();
@@ -1433,7 +1418,7 @@ Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "factory must be callable, and reset callable or None");
         return NULL;
     }
-    PyObject **values = make_values(factory, capacity);  /* in slot order, as the pure facade */
+    PyObject **values = make_values(factory, capacity); /* in slot order, as the pure facade */
     if (values == NULL)
         return NULL;
     intptr_t *tickets = PyMem_Calloc((size_t)capacity, sizeof(intptr_t));
@@ -1448,7 +1433,7 @@ Pool_create(PyTypeObject *type, PyObject *const *args, Py_ssize_t nargs)
         tickets[slot] = nxp_ticket(stack, slot);
     if ((waiting = PySet_New(NULL)) == NULL || (wakeup = PyObject_CallNoArgs(state->lock_type)) == NULL)
         goto failed;
-    if ((locked = PyObject_CallMethod(wakeup, "acquire", NULL)) == NULL)  /* empty: no wake-up pending */
+    if ((locked = PyObject_CallMethod(wakeup, "acquire", NULL)) == NULL) /* empty: no wake-up pending */
         goto failed;
     Py_DECREF(locked);
     PoolObject *self = (PoolObject *)type->tp_alloc(type, 0);
@@ -1537,7 +1522,7 @@ static PyType_Spec Pool_spec = {
     "nexus_pool._native.Pool",
     sizeof(PoolObject),
     0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,  /* a base for BufferPool */
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE, /* a base for BufferPool */
     Pool_slots,
 };
 
@@ -1553,11 +1538,7 @@ static PyType_Slot BufferPool_slots[] = {
 };
 
 static PyType_Spec BufferPool_spec = {
-    "nexus_pool._native.BufferPool",
-    sizeof(PoolObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    BufferPool_slots,
+    "nexus_pool._native.BufferPool", sizeof(PoolObject), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, BufferPool_slots,
 };
 
 /* ---- local pools (nexus_pool.local) ------------------------------------------------- */
@@ -1582,8 +1563,7 @@ import_attribute(const char *module_name, const char *attribute)
 /* A new type from `spec` whose one base is module_name.base_name, added to `module` as
  * `public_name`; a new reference, or NULL. */
 static PyTypeObject *
-make_type(PyObject *module, PyType_Spec *spec, const char *module_name, const char *base_name,
-          const char *public_name)
+make_type(PyObject *module, PyType_Spec *spec, const char *module_name, const char *base_name, const char *public_name)
 {
     PyObject *base = import_attribute(module_name, base_name);
     if (base == NULL)
@@ -1604,28 +1584,28 @@ native_exec(PyObject *module)
 {
     nxp_state *state = PyModule_GetState(module);
     PyObject *longest_wait = NULL;
-    if (!(state->released_error = import_attribute("nexus_pool._errors", "ReleasedError"))
-        || !(state->pool_shut_down = import_attribute("nexus_pool._errors", "PoolShutDown"))
-        || !(state->shutdown_message = import_attribute("nexus_pool._waiting", "SHUTDOWN_MESSAGE"))
-        || !(state->wait_helper = import_attribute("nexus_pool._waiting", "wait"))
-        || !(state->add_note = import_attribute("nexus_pool._slots", "add_note"))
-        || !(state->waiter_type = import_attribute("nexus_pool._waiting", "Waiter"))
-        || !(state->released_message = import_attribute("nexus_pool._guard", "RELEASED_MESSAGE"))
-        || !(state->collected_message = import_attribute("nexus_pool._guard", "COLLECTED_MESSAGE"))
-        || !(state->check_timeout = import_attribute("nexus_pool._checks", "check_timeout"))
-        || !(state->value_repr = import_attribute("nexus_pool._guard", "value_repr"))
-        || !(state->local_exhausted_reason = import_attribute("nexus_pool._local_base", "EXHAUSTED_REASON"))
-        || !(state->local_what = import_attribute("nexus_pool._local_base", "LOCAL_WHAT"))
-        || !(state->stats_type = import_attribute("nexus_pool._stats", "PoolStats"))
-        || !(state->lock_type = import_attribute("threading", "Lock"))
-        || !(state->monotonic = import_attribute("time", "monotonic"))
-        || !(state->exhausted_error = import_attribute("nexus_pool._holders", "exhausted"))
-        || !(state->warn_held = import_attribute("nexus_pool._holders", "warn_crossed"))
-        || !(state->internal_prefix = import_attribute("nexus_pool._holders", "INTERNAL_PREFIX"))
-        || !(state->how_names[NXP_SYNC] = PyUnicode_InternFromString("sync"))
-        || !(state->how_names[NXP_ASYNC] = PyUnicode_InternFromString("async"))
-        || !(state->how_names[NXP_LOCAL] = PyUnicode_InternFromString("local"))
-        || !(longest_wait = import_attribute("nexus_pool._checks", "LONGEST_WAIT")))
+    if (!(state->released_error = import_attribute("nexus_pool._errors", "ReleasedError")) ||
+        !(state->pool_shut_down = import_attribute("nexus_pool._errors", "PoolShutDown")) ||
+        !(state->shutdown_message = import_attribute("nexus_pool._waiting", "SHUTDOWN_MESSAGE")) ||
+        !(state->wait_helper = import_attribute("nexus_pool._waiting", "wait")) ||
+        !(state->add_note = import_attribute("nexus_pool._slots", "add_note")) ||
+        !(state->waiter_type = import_attribute("nexus_pool._waiting", "Waiter")) ||
+        !(state->released_message = import_attribute("nexus_pool._guard", "RELEASED_MESSAGE")) ||
+        !(state->collected_message = import_attribute("nexus_pool._guard", "COLLECTED_MESSAGE")) ||
+        !(state->check_timeout = import_attribute("nexus_pool._checks", "check_timeout")) ||
+        !(state->value_repr = import_attribute("nexus_pool._guard", "value_repr")) ||
+        !(state->local_exhausted_reason = import_attribute("nexus_pool._local_base", "EXHAUSTED_REASON")) ||
+        !(state->local_what = import_attribute("nexus_pool._local_base", "LOCAL_WHAT")) ||
+        !(state->stats_type = import_attribute("nexus_pool._stats", "PoolStats")) ||
+        !(state->lock_type = import_attribute("threading", "Lock")) ||
+        !(state->monotonic = import_attribute("time", "monotonic")) ||
+        !(state->exhausted_error = import_attribute("nexus_pool._holders", "exhausted")) ||
+        !(state->warn_held = import_attribute("nexus_pool._holders", "warn_crossed")) ||
+        !(state->internal_prefix = import_attribute("nexus_pool._holders", "INTERNAL_PREFIX")) ||
+        !(state->how_names[NXP_SYNC] = PyUnicode_InternFromString("sync")) ||
+        !(state->how_names[NXP_ASYNC] = PyUnicode_InternFromString("async")) ||
+        !(state->how_names[NXP_LOCAL] = PyUnicode_InternFromString("local")) ||
+        !(longest_wait = import_attribute("nexus_pool._checks", "LONGEST_WAIT")))
         return -1;
     state->longest_wait = PyFloat_AsDouble(longest_wait);
     Py_DECREF(longest_wait);
@@ -1633,11 +1613,11 @@ native_exec(PyObject *module)
         return -1;
     if (PyModule_AddIntConstant(module, "MAX_CAPACITY", (long)nxp_max_capacity()) < 0)
         return -1;
-    if (!(state->pool_type = make_type(module, &Pool_spec, "nexus_pool._base", "Pool", "Pool"))
-        || !(state->pooled_type = make_type(module, &Pooled_spec, "nexus_pool._guard", "Pooled", "Pooled"))
-        || !(state->local_pool_type = make_type(module, &LocalPool_spec, "nexus_pool._local_base", "Pool", "LocalPool"))
-        || !(state->local_bounded_type
-             = make_type(module, &LocalBounded_spec, "nexus_pool._local_base", "BoundedPool", "LocalBoundedPool")))
+    if (!(state->pool_type = make_type(module, &Pool_spec, "nexus_pool._base", "Pool", "Pool")) ||
+        !(state->pooled_type = make_type(module, &Pooled_spec, "nexus_pool._guard", "Pooled", "Pooled")) ||
+        !(state->local_pool_type = make_type(module, &LocalPool_spec, "nexus_pool._local_base", "Pool", "LocalPool")) ||
+        !(state->local_bounded_type =
+              make_type(module, &LocalBounded_spec, "nexus_pool._local_base", "BoundedPool", "LocalBoundedPool")))
         return -1;
     /* The public BufferPool first: its size, zero and __repr__ come before Pool's. */
     PyObject *public_buffer_pool = import_attribute("nexus_pool._buffers", "BufferPool");
@@ -1649,8 +1629,8 @@ native_exec(PyObject *module)
         return -1;
     state->buffer_pool_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &BufferPool_spec, bases);
     Py_DECREF(bases);
-    if (state->buffer_pool_type == NULL
-        || PyModule_AddObjectRef(module, "BufferPool", (PyObject *)state->buffer_pool_type) < 0)
+    if (state->buffer_pool_type == NULL ||
+        PyModule_AddObjectRef(module, "BufferPool", (PyObject *)state->buffer_pool_type) < 0)
         return -1;
     return 0;
 }

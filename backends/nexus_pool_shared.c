@@ -37,9 +37,9 @@
 #define NXS_SHUT_DOWN 1u /* flags */
 
 typedef struct {
-    _Alignas(NXS_LINE) _Atomic uint64_t lease;  /* generation << 32 | state << 30 | pid */
-    _Atomic uint64_t since;   /* monotonic ns of the latest acquire, send, queue, claim, take */
-    _Atomic uint64_t length;  /* the filled length, as its holder set it */
+    _Alignas(NXS_LINE) _Atomic uint64_t lease; /* generation << 32 | state << 30 | pid */
+    _Atomic uint64_t since;                    /* monotonic ns of the latest acquire, send, queue, claim, take */
+    _Atomic uint64_t length;                   /* the filled length, as its holder set it */
 } nxs_slot;
 
 typedef struct {
@@ -49,13 +49,13 @@ typedef struct {
     uint64_t buffer_size;
     uint64_t buffers_offset;
     int32_t creator;
-    _Alignas(NXS_LINE) _Atomic uint32_t hint;  /* index + 1 of the latest released slot; 0: none */
+    _Alignas(NXS_LINE) _Atomic uint32_t hint; /* index + 1 of the latest released slot; 0: none */
     _Alignas(NXS_LINE) _Atomic uint32_t wake_word;
     _Atomic uint32_t sleepers;
-    _Atomic uint32_t flags;                    /* NXS_SHUT_DOWN */
-    _Alignas(NXS_LINE) _Atomic uint64_t tail;  /* ring positions written (the producer's end) */
-    _Atomic uint32_t stops;                    /* stop markers not taken yet */
-    _Alignas(NXS_LINE) _Atomic uint64_t head;  /* ring positions taken (the workers' end) */
+    _Atomic uint32_t flags;                   /* NXS_SHUT_DOWN */
+    _Alignas(NXS_LINE) _Atomic uint64_t tail; /* ring positions written (the producer's end) */
+    _Atomic uint32_t stops;                   /* stop markers not taken yet */
+    _Alignas(NXS_LINE) _Atomic uint64_t head; /* ring positions taken (the workers' end) */
     _Alignas(NXS_LINE) _Atomic uint32_t queue_word;
     _Atomic uint32_t queue_sleepers;
     _Alignas(NXS_LINE) nxs_slot slots[];
@@ -71,56 +71,77 @@ _Static_assert(sizeof(nxs_header) % NXS_LINE == 0, "slot records start on a line
 #ifdef NXS_CRASH_POINTS
 static int crash_point;
 
-void nxs_set_crash_point(int point) { crash_point = point; }
+void
+nxs_set_crash_point(int point)
+{
+    crash_point = point;
+}
 
 /* Step n of an operation: a test build can die here, as a process killed at that
  * instruction would. */
-#  define NXS_STEP(n)                     \
-    do {                                  \
-        if (crash_point == (n))           \
-            raise(SIGKILL);               \
+#define NXS_STEP(n)             \
+    do {                        \
+        if (crash_point == (n)) \
+            raise(SIGKILL);     \
     } while (0)
 #else
-#  define NXS_STEP(n) ((void)(n))
+#define NXS_STEP(n) ((void)(n))
 #endif
 
 /* ---- lease words -------------------------------------------------------------------- */
 
-static inline uint64_t pack(uint32_t generation, uint32_t state, int32_t pid)
+static inline uint64_t
+pack(uint32_t generation, uint32_t state, int32_t pid)
 {
     return ((uint64_t)generation << 32) | ((uint64_t)state << 30) | ((uint64_t)pid & 0x3fffffffu);
 }
-uint32_t nxs_generation_of(uint64_t lease) { return (uint32_t)(lease >> 32); }
-uint32_t nxs_state_of(uint64_t lease) { return (uint32_t)(lease >> 30) & 3u; }
-int32_t nxs_pid_of(uint64_t lease) { return (int32_t)(lease & 0x3fffffffu); }
+uint32_t
+nxs_generation_of(uint64_t lease)
+{
+    return (uint32_t)(lease >> 32);
+}
+uint32_t
+nxs_state_of(uint64_t lease)
+{
+    return (uint32_t)(lease >> 30) & 3u;
+}
+int32_t
+nxs_pid_of(uint64_t lease)
+{
+    return (int32_t)(lease & 0x3fffffffu);
+}
 
 /* ---- geometry ----------------------------------------------------------------------- */
 
-static uint64_t ring_offset_of(uint32_t capacity)
+static uint64_t
+ring_offset_of(uint32_t capacity)
 {
     return sizeof(nxs_header) + (uint64_t)capacity * sizeof(nxs_slot);
 }
 
-static uint64_t records_end(uint32_t capacity)
+static uint64_t
+records_end(uint32_t capacity)
 {
     uint64_t end = ring_offset_of(capacity) + 2 * (uint64_t)capacity * sizeof(uint64_t);
     return (end + NXS_PAGE - 1) / NXS_PAGE * NXS_PAGE;
 }
 
-static uint64_t stride_of(uint64_t buffer_size)
+static uint64_t
+stride_of(uint64_t buffer_size)
 {
     return (buffer_size + NXS_PAGE - 1) / NXS_PAGE * NXS_PAGE;
 }
 
-uint64_t nxs_block_size(uint32_t capacity, uint64_t buffer_size)
+uint64_t
+nxs_block_size(uint32_t capacity, uint64_t buffer_size)
 {
     if (capacity < 1 || capacity > NXS_MAX_CAPACITY || buffer_size < 1 || buffer_size > NXS_MAX_BUFFER_SIZE)
         return 0;
     return records_end(capacity) + (uint64_t)capacity * stride_of(buffer_size);
 }
 
-static void fill_view(nxs_view *view, void *base, uint64_t mapped, uint32_t capacity, uint64_t buffer_size,
-                      int32_t creator)
+static void
+fill_view(nxs_view *view, void *base, uint64_t mapped, uint32_t capacity, uint64_t buffer_size, int32_t creator)
 {
     view->base = base;
     view->mapped = mapped;
@@ -135,14 +156,24 @@ static void fill_view(nxs_view *view, void *base, uint64_t mapped, uint32_t capa
 
 /* The header, slot records and ring entries, through the view: the view was checked to
  * cover them, and every index is checked before it is used. */
-static inline nxs_header *header(const nxs_view *view) { return (nxs_header *)view->base; }
-static inline nxs_slot *record(const nxs_view *view, uint32_t slot) { return &header(view)->slots[slot]; }
-static inline _Atomic uint64_t *ring_entry(const nxs_view *view, uint64_t position)
+static inline nxs_header *
+header(const nxs_view *view)
+{
+    return (nxs_header *)view->base;
+}
+static inline nxs_slot *
+record(const nxs_view *view, uint32_t slot)
+{
+    return &header(view)->slots[slot];
+}
+static inline _Atomic uint64_t *
+ring_entry(const nxs_view *view, uint64_t position)
 {
     return (_Atomic uint64_t *)((char *)view->base + view->ring_offset) + position % view->ring_size;
 }
 
-int nxs_init(nxs_view *view, void *base, uint64_t mapped, uint32_t capacity, uint64_t buffer_size, int32_t creator)
+int
+nxs_init(nxs_view *view, void *base, uint64_t mapped, uint32_t capacity, uint64_t buffer_size, int32_t creator)
 {
     uint64_t needed = nxs_block_size(capacity, buffer_size);
     if (needed == 0 || needed > mapped)
@@ -175,7 +206,8 @@ int nxs_init(nxs_view *view, void *base, uint64_t mapped, uint32_t capacity, uin
     return NXS_OK;
 }
 
-int nxs_attach(nxs_view *view, void *base, uint64_t mapped)
+int
+nxs_attach(nxs_view *view, void *base, uint64_t mapped)
 {
     if (mapped < sizeof(nxs_header))
         return NXS_CORRUPT;
@@ -197,21 +229,24 @@ int nxs_attach(nxs_view *view, void *base, uint64_t mapped)
     return NXS_OK;
 }
 
-int nxs_check(const nxs_view *view)
+int
+nxs_check(const nxs_view *view)
 {
     volatile nxs_header *block = header(view);
-    if (block->magic != NXS_MAGIC || block->version != NXS_VERSION || block->capacity != view->capacity
-        || block->buffer_size != view->buffer_size || block->buffers_offset != view->buffers_offset)
+    if (block->magic != NXS_MAGIC || block->version != NXS_VERSION || block->capacity != view->capacity ||
+        block->buffer_size != view->buffer_size || block->buffers_offset != view->buffers_offset)
         return NXS_CORRUPT;
     return NXS_OK;
 }
 
-uint64_t nxs_buffer_offset(const nxs_view *view, uint32_t slot)
+uint64_t
+nxs_buffer_offset(const nxs_view *view, uint32_t slot)
 {
     return view->buffers_offset + (uint64_t)slot * view->stride;
 }
 
-static uint64_t monotonic_ns(void)
+static uint64_t
+monotonic_ns(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -219,7 +254,8 @@ static uint64_t monotonic_ns(void)
 }
 
 /* Sleep on `word` unless it moved from `seen` (futex), at most timeout_ns (< 0: no limit). */
-static int sleep_on(_Atomic uint32_t *word, uint32_t seen, int64_t timeout_ns)
+static int
+sleep_on(_Atomic uint32_t *word, uint32_t seen, int64_t timeout_ns)
 {
     struct timespec limit, *limit_pointer = NULL;
     if (timeout_ns >= 0) {
@@ -238,34 +274,38 @@ static int sleep_on(_Atomic uint32_t *word, uint32_t seen, int64_t timeout_ns)
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-#  define cpu_relax() __builtin_ia32_pause()
+#define cpu_relax() __builtin_ia32_pause()
 #elif defined(__aarch64__)
-#  define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
 #else
-#  define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
+#define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
 #endif
 
 /* Whether this thread made a FUTEX_WAKE since it last asked (nxs_woke_someone). */
 static _Thread_local int woke_someone;
 
-int nxs_woke_someone(void)
+int
+nxs_woke_someone(void)
 {
     int woke = woke_someone;
     woke_someone = 0;
     return woke;
 }
 
-static _Atomic uint32_t *word_of(const nxs_view *view, int which)
+static _Atomic uint32_t *
+word_of(const nxs_view *view, int which)
 {
     return which == NXS_QUEUE_WORD ? &header(view)->queue_word : &header(view)->wake_word;
 }
 
-uint32_t nxs_word(const nxs_view *view, int which)
+uint32_t
+nxs_word(const nxs_view *view, int which)
 {
     return atomic_load(word_of(view, which));
 }
 
-int64_t nxs_spin(const nxs_view *view, int which, uint32_t seen, int64_t budget_ns)
+int64_t
+nxs_spin(const nxs_view *view, int which, uint32_t seen, int64_t budget_ns)
 {
     _Atomic uint32_t *word = word_of(view, which);
     uint64_t started = monotonic_ns();
@@ -282,7 +322,8 @@ int64_t nxs_spin(const nxs_view *view, int which, uint32_t seen, int64_t budget_
 }
 
 /* Bump `word` and wake up to `count` sleepers if `sleepers` says there are any. */
-static void wake_on(_Atomic uint32_t *word, _Atomic uint32_t *sleepers, int count)
+static void
+wake_on(_Atomic uint32_t *word, _Atomic uint32_t *sleepers, int count)
 {
     /* seq_cst: ordered against the sleeper's count-then-read. */
     atomic_fetch_add(word, 1);
@@ -295,7 +336,8 @@ static void wake_on(_Atomic uint32_t *word, _Atomic uint32_t *sleepers, int coun
 /* ---- acquiring ---------------------------------------------------------------------- */
 
 /* Take `slot` if it is free: 1 and *generation; 0 if not free. */
-static int take_if_free(const nxs_view *view, uint32_t slot, int32_t pid, uint32_t *generation)
+static int
+take_if_free(const nxs_view *view, uint32_t slot, int32_t pid, uint32_t *generation)
 {
     nxs_slot *entry = record(view, slot);
     uint64_t lease = atomic_load_explicit(&entry->lease, memory_order_acquire);
@@ -303,8 +345,8 @@ static int take_if_free(const nxs_view *view, uint32_t slot, int32_t pid, uint32
         return 0;
     uint32_t next = nxs_generation_of(lease) + 1;
     NXS_STEP(11);
-    if (!atomic_compare_exchange_strong_explicit(&entry->lease, &lease, pack(next, NXS_HELD, pid),
-                                                 memory_order_acq_rel, memory_order_acquire))
+    if (!atomic_compare_exchange_strong_explicit(&entry->lease, &lease, pack(next, NXS_HELD, pid), memory_order_acq_rel,
+                                                 memory_order_acquire))
         return 0; /* taken meanwhile (another acquirer, or reclaim): look further */
     NXS_STEP(12);
     atomic_store_explicit(&entry->since, monotonic_ns(), memory_order_relaxed);
@@ -314,7 +356,8 @@ static int take_if_free(const nxs_view *view, uint32_t slot, int32_t pid, uint32
     return 1;
 }
 
-int64_t nxs_try_acquire(const nxs_view *view, int32_t pid, uint32_t *cursor, uint32_t *generation)
+int64_t
+nxs_try_acquire(const nxs_view *view, int32_t pid, uint32_t *cursor, uint32_t *generation)
 {
     if (nxs_check(view) != NXS_OK)
         return NXS_CORRUPT;
@@ -333,7 +376,8 @@ int64_t nxs_try_acquire(const nxs_view *view, int32_t pid, uint32_t *cursor, uin
     return NXS_NONE;
 }
 
-int64_t nxs_available(const nxs_view *view)
+int64_t
+nxs_available(const nxs_view *view)
 {
     if (nxs_check(view) != NXS_OK)
         return NXS_CORRUPT;
@@ -345,12 +389,14 @@ int64_t nxs_available(const nxs_view *view)
     return free_slots;
 }
 
-int nxs_is_shutdown(const nxs_view *view)
+int
+nxs_is_shutdown(const nxs_view *view)
 {
     return (atomic_load(&header(view)->flags) & NXS_SHUT_DOWN) != 0;
 }
 
-int nxs_wait(const nxs_view *view, int64_t timeout_ns)
+int
+nxs_wait(const nxs_view *view, int64_t timeout_ns)
 {
     nxs_header *block = header(view);
     atomic_fetch_add(&block->sleepers, 1);
@@ -363,7 +409,8 @@ int nxs_wait(const nxs_view *view, int64_t timeout_ns)
     return result;
 }
 
-void nxs_wake_all(const nxs_view *view)
+void
+nxs_wake_all(const nxs_view *view)
 {
     nxs_header *block = header(view);
     atomic_fetch_add(&block->wake_word, 1);
@@ -372,7 +419,8 @@ void nxs_wake_all(const nxs_view *view)
     syscall(SYS_futex, &block->queue_word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-void nxs_shutdown(const nxs_view *view)
+void
+nxs_shutdown(const nxs_view *view)
 {
     atomic_fetch_or(&header(view)->flags, NXS_SHUT_DOWN);
     nxs_wake_all(view);
@@ -381,12 +429,13 @@ void nxs_shutdown(const nxs_view *view)
 /* ---- handing over ------------------------------------------------------------------- */
 
 /* After a slot went FREE: leave the hint and wake a sleeping acquirer. */
-static void announce_free(const nxs_view *view, uint32_t slot, int first_step)
+static void
+announce_free(const nxs_view *view, uint32_t slot, int first_step)
 {
     nxs_header *block = header(view);
     atomic_store_explicit(&block->hint, slot + 1, memory_order_relaxed);
     NXS_STEP(first_step);
-    atomic_fetch_add(&block->wake_word, 1);  /* seq_cst: see the file's comment */
+    atomic_fetch_add(&block->wake_word, 1); /* seq_cst: see the file's comment */
     NXS_STEP(first_step + 1);
     if (atomic_load(&block->sleepers) > 0) {
         syscall(SYS_futex, &block->wake_word, FUTEX_WAKE, 1, NULL, NULL, 0);
@@ -395,7 +444,8 @@ static void announce_free(const nxs_view *view, uint32_t slot, int first_step)
     NXS_STEP(first_step + 2);
 }
 
-int nxs_send(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid)
+int
+nxs_send(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid)
 {
     if (nxs_check(view) != NXS_OK)
         return NXS_CORRUPT;
@@ -417,8 +467,8 @@ int nxs_send(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t p
 
 /* `state`(generation, anyone) -> HELD(generation, pid), stamped: 1, or 0 if the slot is not
  * in that state at that generation. */
-static int claim_from(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid, uint32_t state,
-                      int first_step)
+static int
+claim_from(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid, uint32_t state, int first_step)
 {
     nxs_slot *entry = record(view, slot);
     uint64_t current = atomic_load_explicit(&entry->lease, memory_order_acquire);
@@ -436,7 +486,8 @@ static int claim_from(const nxs_view *view, uint32_t slot, uint32_t generation, 
     return 1;
 }
 
-int nxs_claim(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid)
+int
+nxs_claim(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid)
 {
     if (nxs_check(view) != NXS_OK)
         return NXS_CORRUPT;
@@ -445,7 +496,8 @@ int nxs_claim(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t 
     return claim_from(view, slot, generation, pid, NXS_TRANSIT, 31) ? NXS_OK : NXS_NONE;
 }
 
-int nxs_release(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid)
+int
+nxs_release(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid)
 {
     if (nxs_check(view) != NXS_OK)
         return NXS_CORRUPT;
@@ -463,7 +515,8 @@ int nxs_release(const nxs_view *view, uint32_t slot, uint32_t generation, int32_
 
 /* ---- the work queue ----------------------------------------------------------------- */
 
-int nxs_queue(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid)
+int
+nxs_queue(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t pid)
 {
     if (nxs_check(view) != NXS_OK)
         return NXS_CORRUPT;
@@ -492,8 +545,7 @@ int nxs_queue(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t 
         atomic_compare_exchange_strong_explicit(&block->head, &head, position - view->ring_size + 1,
                                                 memory_order_acq_rel, memory_order_relaxed);
     }
-    atomic_store_explicit(ring_entry(view, position), ((uint64_t)generation << 32) | (slot + 1),
-                          memory_order_relaxed);
+    atomic_store_explicit(ring_entry(view, position), ((uint64_t)generation << 32) | (slot + 1), memory_order_relaxed);
     NXS_STEP(63);
     atomic_compare_exchange_strong_explicit(&block->tail, &position, position + 1, memory_order_release,
                                             memory_order_relaxed);
@@ -505,7 +557,8 @@ int nxs_queue(const nxs_view *view, uint32_t slot, uint32_t generation, int32_t 
 /* The queued slot with the oldest stamp, found by looking at every lease word: what a
  * taker falls back on when the ring is empty (a slot queued by a process killed before it
  * wrote its ring entry, or whose entry another queued slot's overwrote). */
-static int64_t oldest_queued(const nxs_view *view, uint32_t *generation)
+static int64_t
+oldest_queued(const nxs_view *view, uint32_t *generation)
 {
     int64_t found = NXS_NONE;
     uint64_t oldest = UINT64_MAX;
@@ -524,7 +577,8 @@ static int64_t oldest_queued(const nxs_view *view, uint32_t *generation)
     return found;
 }
 
-int64_t nxs_take(const nxs_view *view, int32_t pid, uint32_t *generation)
+int64_t
+nxs_take(const nxs_view *view, int32_t pid, uint32_t *generation)
 {
     if (nxs_check(view) != NXS_OK)
         return NXS_CORRUPT;
@@ -562,7 +616,8 @@ int64_t nxs_take(const nxs_view *view, int32_t pid, uint32_t *generation)
     }
 }
 
-void nxs_stop(const nxs_view *view)
+void
+nxs_stop(const nxs_view *view)
 {
     nxs_header *block = header(view);
     atomic_fetch_add(&block->stops, 1);
@@ -570,7 +625,8 @@ void nxs_stop(const nxs_view *view)
     syscall(SYS_futex, &block->queue_word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-int nxs_take_stop(const nxs_view *view)
+int
+nxs_take_stop(const nxs_view *view)
 {
     _Atomic uint32_t *stops = &header(view)->stops;
     uint32_t count = atomic_load(stops);
@@ -581,15 +637,16 @@ int nxs_take_stop(const nxs_view *view)
     return 0;
 }
 
-int nxs_wait_queued(const nxs_view *view, int64_t timeout_ns)
+int
+nxs_wait_queued(const nxs_view *view, int64_t timeout_ns)
 {
     nxs_header *block = header(view);
     atomic_fetch_add(&block->queue_sleepers, 1);
     uint32_t word = atomic_load(&block->queue_word);
     int result = NXS_OK;
     uint32_t generation;
-    if (atomic_load(&block->head) >= atomic_load(&block->tail) && atomic_load(&block->stops) == 0
-        && !nxs_is_shutdown(view) && oldest_queued(view, &generation) < 0)
+    if (atomic_load(&block->head) >= atomic_load(&block->tail) && atomic_load(&block->stops) == 0 &&
+        !nxs_is_shutdown(view) && oldest_queued(view, &generation) < 0)
         result = sleep_on(&block->queue_word, word, timeout_ns);
     atomic_fetch_sub(&block->queue_sleepers, 1);
     return result;
@@ -597,7 +654,8 @@ int nxs_wait_queued(const nxs_view *view, int64_t timeout_ns)
 
 /* ---- lengths ------------------------------------------------------------------------ */
 
-uint64_t nxs_length(const nxs_view *view, uint32_t slot)
+uint64_t
+nxs_length(const nxs_view *view, uint32_t slot)
 {
     if (slot >= view->capacity)
         return 0;
@@ -605,7 +663,8 @@ uint64_t nxs_length(const nxs_view *view, uint32_t slot)
     return length <= view->buffer_size ? length : view->buffer_size;
 }
 
-int nxs_set_length(const nxs_view *view, uint32_t slot, uint64_t length)
+int
+nxs_set_length(const nxs_view *view, uint32_t slot, uint64_t length)
 {
     if (slot >= view->capacity || length > view->buffer_size)
         return NXS_NONE;
@@ -616,14 +675,16 @@ int nxs_set_length(const nxs_view *view, uint32_t slot, uint64_t length)
 
 /* ---- reclaiming --------------------------------------------------------------------- */
 
-int nxs_process_alive(int32_t pid)
+int
+nxs_process_alive(int32_t pid)
 {
     if (pid <= 0)
         return 0;
-    return kill(pid, 0) == 0 || errno != ESRCH;  /* EPERM: it exists, another user's */
+    return kill(pid, 0) == 0 || errno != ESRCH; /* EPERM: it exists, another user's */
 }
 
-int64_t nxs_reclaim(const nxs_view *view, int64_t transit_max_age_ns)
+int64_t
+nxs_reclaim(const nxs_view *view, int64_t transit_max_age_ns)
 {
     if (nxs_check(view) != NXS_OK)
         return NXS_CORRUPT;
@@ -655,12 +716,14 @@ int64_t nxs_reclaim(const nxs_view *view, int64_t transit_max_age_ns)
 
 /* ---- introspection ------------------------------------------------------------------ */
 
-uint64_t nxs_lease(const nxs_view *view, uint32_t slot)
+uint64_t
+nxs_lease(const nxs_view *view, uint32_t slot)
 {
     return slot < view->capacity ? atomic_load(&record(view, slot)->lease) : 0;
 }
 
-uint64_t nxs_since(const nxs_view *view, uint32_t slot)
+uint64_t
+nxs_since(const nxs_view *view, uint32_t slot)
 {
     return slot < view->capacity ? atomic_load_explicit(&record(view, slot)->since, memory_order_relaxed) : 0;
 }

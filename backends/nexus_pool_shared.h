@@ -48,15 +48,15 @@ enum { NXS_FREE = 0, NXS_HELD = 1, NXS_TRANSIT = 2, NXS_QUEUED = 3 };
 
 /* This process's copy of a block's geometry; only its own fields are trusted. */
 typedef struct {
-    void *base;               /* the mapping */
-    uint64_t mapped;          /* bytes mapped at base */
+    void *base;      /* the mapping */
+    uint64_t mapped; /* bytes mapped at base */
     uint32_t capacity;
-    uint32_t ring_size;       /* entries in the work queue's ring (2 * capacity) */
+    uint32_t ring_size; /* entries in the work queue's ring (2 * capacity) */
     uint64_t buffer_size;
-    uint64_t stride;          /* bytes from one buffer to the next (page multiple) */
-    uint64_t ring_offset;     /* from base to the ring */
-    uint64_t buffers_offset;  /* from base to buffer 0 (page multiple) */
-    int32_t creator;          /* the pid that made the block */
+    uint64_t stride;         /* bytes from one buffer to the next (page multiple) */
+    uint64_t ring_offset;    /* from base to the ring */
+    uint64_t buffers_offset; /* from base to buffer 0 (page multiple) */
+    int32_t creator;         /* the pid that made the block */
 } nxs_view;
 
 /* Bytes to map for `capacity` buffers of `buffer_size` bytes; 0 if out of range. */
@@ -64,8 +64,7 @@ uint64_t nxs_block_size(uint32_t capacity, uint64_t buffer_size);
 
 /* Lay a new block out in `mapped` zeroed bytes at `base`, every slot free, and fill
  * *view. NXS_OK, or NXS_NONE if the sizes are out of range or do not fit. */
-int nxs_init(nxs_view *view, void *base, uint64_t mapped, uint32_t capacity, uint64_t buffer_size,
-             int32_t creator);
+int nxs_init(nxs_view *view, void *base, uint64_t mapped, uint32_t capacity, uint64_t buffer_size, int32_t creator);
 
 /* Check the block at `base` (`mapped` bytes) and fill *view from it. NXS_OK, or
  * NXS_CORRUPT if it is no block of ours or its header does not fit the mapping. */

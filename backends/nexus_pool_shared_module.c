@@ -43,11 +43,11 @@
 #include "nexus_pool_shared.h"
 
 #if PY_VERSION_HEX >= 0x030D0000
-#  define NXS_BEGIN_CRITICAL_SECTION(op) Py_BEGIN_CRITICAL_SECTION(op)
-#  define NXS_END_CRITICAL_SECTION() Py_END_CRITICAL_SECTION()
+#define NXS_BEGIN_CRITICAL_SECTION(op) Py_BEGIN_CRITICAL_SECTION(op)
+#define NXS_END_CRITICAL_SECTION() Py_END_CRITICAL_SECTION()
 #else /* the GIL serialises everything a critical section would */
-#  define NXS_BEGIN_CRITICAL_SECTION(op) {
-#  define NXS_END_CRITICAL_SECTION() }
+#define NXS_BEGIN_CRITICAL_SECTION(op) {
+#define NXS_END_CRITICAL_SECTION() }
 #endif
 
 /* A blocked acquire or get sleeps on the futex in slices this long at most: signal
@@ -109,15 +109,15 @@ typedef struct {
     PyTypeObject *buffer_type;
     PyTypeObject *slot_buffer_type;
     PyTypeObject *queue_type;
-    PyObject *released_error;   /* nexus_pool.ReleasedError */
-    PyObject *corrupted_error;  /* nexus_pool.SharedBlockCorrupted */
-    PyObject *shut_down_error;  /* nexus_pool.PoolShutDown */
-    PyObject *producer_gone;    /* nexus_pool.shared.ProducerGone */
-    PyObject *empty_error;      /* queue.Empty */
-    PyObject *handle_type;      /* nexus_pool.shared.Handle */
-    PyObject *stats_type;       /* nexus_pool.PoolStats */
-    PyObject *exhausted;        /* _shared_base.exhausted(pool, waited) -> PoolExhausted */
-    PyObject *check_timeout;    /* _checks.check_timeout(timeout) -> float | None */
+    PyObject *released_error;  /* nexus_pool.ReleasedError */
+    PyObject *corrupted_error; /* nexus_pool.SharedBlockCorrupted */
+    PyObject *shut_down_error; /* nexus_pool.PoolShutDown */
+    PyObject *producer_gone;   /* nexus_pool.shared.ProducerGone */
+    PyObject *empty_error;     /* queue.Empty */
+    PyObject *handle_type;     /* nexus_pool.shared.Handle */
+    PyObject *stats_type;      /* nexus_pool.PoolStats */
+    PyObject *exhausted;       /* _shared_base.exhausted(pool, waited) -> PoolExhausted */
+    PyObject *check_timeout;   /* _checks.check_timeout(timeout) -> float | None */
 } nxs_state;
 
 static inline nxs_state *
@@ -131,46 +131,41 @@ state_of(PyTypeObject *type)
 /* ---- objects ------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject_HEAD
-    nxs_view view;         /* base == NULL: not mapped (a failed constructor) */
-    PyObject *name;        /* str: the block's name, without the leading slash */
-    _Atomic int closed;    /* close() was called: pool operations raise */
-    int readonly;          /* mapped for inspection only (inspect): nothing may write */
-    int owner;             /* made here (create): close() and the deallocator remove the name */
-    _Atomic uint32_t cursor;  /* where the acquirer looks first (its own, never shared) */
+    PyObject_HEAD nxs_view view; /* base == NULL: not mapped (a failed constructor) */
+    PyObject *name;              /* str: the block's name, without the leading slash */
+    _Atomic int closed;          /* close() was called: pool operations raise */
+    int readonly;                /* mapped for inspection only (inspect): nothing may write */
+    int owner;                   /* made here (create): close() and the deallocator remove the name */
+    _Atomic uint32_t cursor;     /* where the acquirer looks first (its own, never shared) */
     /* stats(): kept by the acquiring thread (relaxed atomics: readers are other threads) */
     _Atomic int64_t acquisitions, exhaustions, high_water, wait_ns;
-    _Atomic int64_t spin_budget_ns[2];  /* indexed by NXS_ACQUIRE_WORD, NXS_QUEUE_WORD */
-    _Atomic uint32_t spin_skipped[2];   /* waits without a spin since the last probe */
-    _Atomic int64_t spins, spins_in_vain, spin_ns;  /* what spinning cost and saved */
+    _Atomic int64_t spin_budget_ns[2];             /* indexed by NXS_ACQUIRE_WORD, NXS_QUEUE_WORD */
+    _Atomic uint32_t spin_skipped[2];              /* waits without a spin since the last probe */
+    _Atomic int64_t spins, spins_in_vain, spin_ns; /* what spinning cost and saved */
     PyObject *weakreflist;
 } BlockObject;
 
 typedef struct {
-    PyObject_HEAD
-    BlockObject *block;    /* strong: keeps the mapping */
+    PyObject_HEAD BlockObject *block; /* strong: keeps the mapping */
     uint32_t slot;
-    PyObject *data;        /* the memoryview over the slot, while the lease holds it */
-    int valid;             /* 1 while its lease holds the slot; under its critical section */
+    PyObject *data; /* the memoryview over the slot, while the lease holds it */
+    int valid;      /* 1 while its lease holds the slot; under its critical section */
 } BufferObject;
 
 typedef struct {
-    PyObject_HEAD
-    BlockObject *block;    /* strong: keeps the mapping */
+    PyObject_HEAD BlockObject *block; /* strong: keeps the mapping */
     uint32_t slot;
     uint32_t generation;
-    BufferObject *buffer;  /* the slot's buffer while held; NULL once ended */
+    BufferObject *buffer; /* the slot's buffer while held; NULL once ended */
 } LeaseObject;
 
 typedef struct {
-    PyObject_HEAD
-    BlockObject *block;    /* strong: keeps the mapping */
+    PyObject_HEAD BlockObject *block; /* strong: keeps the mapping */
     uint32_t slot;
 } SlotBufferObject;
 
 typedef struct {
-    PyObject_HEAD
-    BlockObject *block;    /* strong: keeps the mapping */
+    PyObject_HEAD BlockObject *block; /* strong: keeps the mapping */
 } QueueObject;
 
 static PyObject *
@@ -205,8 +200,7 @@ static PyObject *
 shut_down_error(BlockObject *block)
 {
     PyErr_Format(STATE(block)->shut_down_error,
-                 "the shared pool %R was shut down: it lends nothing more (releases are still accepted)",
-                 block->name);
+                 "the shared pool %R was shut down: it lends nothing more (releases are still accepted)", block->name);
     return NULL;
 }
 
@@ -273,11 +267,7 @@ static PyType_Slot SlotBuffer_slots[] = {
 };
 
 static PyType_Spec SlotBuffer_spec = {
-    "nexus_pool._shared_native.SlotBuffer",
-    sizeof(SlotBufferObject),
-    0,
-    Py_TPFLAGS_DEFAULT,
-    SlotBuffer_slots,
+    "nexus_pool._shared_native.SlotBuffer", sizeof(SlotBufferObject), 0, Py_TPFLAGS_DEFAULT, SlotBuffer_slots,
 };
 
 /* A memoryview of `slot` of `block`, or NULL. `block` is kept alive by the caller; the
@@ -300,7 +290,7 @@ slot_view(BlockObject *block, uint32_t slot)
 static PyObject *
 buffer_ended(BufferObject *buffer)
 {
-    if (PyErr_Occurred())  /* held_data() could not make the view */
+    if (PyErr_Occurred()) /* held_data() could not make the view */
         return NULL;
     PyErr_SetString(STATE(buffer)->released_error,
                     "this shared buffer's lease was released or sent: the buffer belongs to the pool again");
@@ -464,7 +454,7 @@ Buffer_readinto(BufferObject *self, PyObject *args, PyObject *kwargs)
             got = -2;
             break;
         }
-        if (count <= 0)  /* 0: end of input; -1 (None): nothing yet, non-blocking */
+        if (count <= 0) /* 0: end of input; -1 (None): nothing yet, non-blocking */
             break;
         got += count;
     }
@@ -522,8 +512,7 @@ Buffer_write(BufferObject *self, PyObject *bytes)
     if ((uint64_t)source.len > size - start) {
         PyErr_Format(PyExc_ValueError, "%zd bytes do not fit: %llu of the buffer's %llu are filled", source.len,
                      (unsigned long long)start, (unsigned long long)size);
-    }
-    else {
+    } else {
         char *base = (char *)self->block->view.base + nxs_buffer_offset(&self->block->view, self->slot);
         memcpy(base + start, source.buf, (size_t)source.len);
         nxs_set_length(&self->block->view, self->slot, start + (uint64_t)source.len);
@@ -600,11 +589,7 @@ static PyType_Slot Buffer_slots[] = {
 };
 
 static PyType_Spec Buffer_spec = {
-    "nexus_pool.shared.SharedBuffer",
-    sizeof(BufferObject),
-    0,
-    Py_TPFLAGS_DEFAULT,
-    Buffer_slots,
+    "nexus_pool.shared.SharedBuffer", sizeof(BufferObject), 0, Py_TPFLAGS_DEFAULT, Buffer_slots,
 };
 
 /* ---- SharedLease -------------------------------------------------------------------- */
@@ -633,7 +618,7 @@ end_lease(LeaseObject *lease)
     if (data != NULL) {
         PyObject *done = PyObject_CallMethod(data, "release", NULL);
         if (done == NULL)
-            PyErr_Clear();  /* exported further (numpy, memoryview(view)): those stay valid */
+            PyErr_Clear(); /* exported further (numpy, memoryview(view)): those stay valid */
         Py_XDECREF(done);
         Py_DECREF(data);
     }
@@ -786,7 +771,7 @@ Lease_dealloc(LeaseObject *self)
 {
     /* Nobody refers to the lease any more; its memory is ours until tp_free. */
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
-        return;  /* resurrected */
+        return; /* resurrected */
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     Lease_clear(self);
@@ -806,8 +791,7 @@ static PyMethodDef Lease_methods[] = {
 };
 
 static PyGetSetDef Lease_getset[] = {
-    {"value", (getter)Lease_value, NULL, "The buffer (a SharedBuffer); ReleasedError once released or sent.",
-     NULL},
+    {"value", (getter)Lease_value, NULL, "The buffer (a SharedBuffer); ReleasedError once released or sent.", NULL},
     {"buffer", (getter)Lease_buffer, NULL, "Deprecated: value.data.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -833,11 +817,7 @@ static PyType_Slot Lease_slots[] = {
 };
 
 static PyType_Spec Lease_spec = {
-    "nexus_pool.shared.SharedLease",
-    sizeof(LeaseObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    Lease_slots,
+    "nexus_pool.shared.SharedLease", sizeof(LeaseObject), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, Lease_slots,
 };
 
 /* A new lease on `slot` of `block`, held by this process, with its buffer. On failure
@@ -859,7 +839,7 @@ new_lease(BlockObject *block, uint32_t slot, uint32_t generation)
     }
     buffer->block = (BlockObject *)Py_NewRef(block);
     buffer->slot = slot;
-    buffer->data = NULL;  /* made on first use (held_data) */
+    buffer->data = NULL; /* made on first use (held_data) */
     buffer->valid = 1;
     lease->block = (BlockObject *)Py_NewRef(block);
     lease->slot = slot;
@@ -922,20 +902,17 @@ spin_before_sleeping(BlockObject *block, int which, uint32_t seen)
         uint32_t skipped = atomic_fetch_add_explicit(&block->spin_skipped[which], 1, memory_order_relaxed) + 1;
         if (skipped % NXS_SPIN_PROBE_EVERY != 0)
             return 0;
-        budget = NXS_SPIN_FLOOR_NS;  /* a probe: has the other side become quick? */
+        budget = NXS_SPIN_FLOOR_NS; /* a probe: has the other side become quick? */
     }
     int64_t took;
-    Py_BEGIN_ALLOW_THREADS
-    took = nxs_spin(&block->view, which, seen, budget);
-    Py_END_ALLOW_THREADS
-    atomic_fetch_add_explicit(&block->spins, 1, memory_order_relaxed);
+    Py_BEGIN_ALLOW_THREADS took = nxs_spin(&block->view, which, seen, budget);
+    Py_END_ALLOW_THREADS atomic_fetch_add_explicit(&block->spins, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&block->spin_ns, took >= 0 ? took : budget, memory_order_relaxed);
     if (took >= 0) {
         int64_t wanted = 2 * took + NXS_SPIN_FLOOR_NS;
         if (wanted > budget)
             budget = wanted < NXS_SPIN_MAX_NS ? wanted : NXS_SPIN_MAX_NS;
-    }
-    else {
+    } else {
         atomic_fetch_add_explicit(&block->spins_in_vain, 1, memory_order_relaxed);
         budget = budget / 2 >= NXS_SPIN_FLOOR_NS ? budget / 2 : 0;
     }
@@ -1031,7 +1008,8 @@ open_block(PyTypeObject *type, PyObject *name, int writable)
         munmap(base, (size_t)status.st_size);
         PyErr_Format(state_of(type)->corrupted_error,
                      "shared memory %R holds no nexus_pool block of this version, or one that does not fit "
-                     "its size", name);
+                     "its size",
+                     name);
         return NULL;
     }
     return wrap_block(type, name, &view, 0, !writable);
@@ -1123,8 +1101,8 @@ read_timeout(nxs_state *state, PyObject *timeout, int64_t *wait_ns)
 static PyObject *
 exhausted_error(BlockObject *self, PyObject *waited)
 {
-    PyObject *error = PyObject_CallFunction(STATE(self)->exhausted, "OO", (PyObject *)self,
-                                            waited == NULL ? Py_None : waited);
+    PyObject *error =
+        PyObject_CallFunction(STATE(self)->exhausted, "OO", (PyObject *)self, waited == NULL ? Py_None : waited);
     if (error == NULL)
         return NULL;
     PyErr_SetObject((PyObject *)Py_TYPE(error), error);
@@ -1173,10 +1151,9 @@ Block_acquire(BlockObject *self, PyObject *args, PyObject *kwargs)
         }
         int64_t slice = deadline - now < NXS_SLICE_NS ? deadline - now : NXS_SLICE_NS;
         int result;
-        Py_BEGIN_ALLOW_THREADS
-        result = nxs_wait(&self->view, slice);
-        Py_END_ALLOW_THREADS
-        if (result < 0) {
+        Py_BEGIN_ALLOW_THREADS result = nxs_wait(&self->view, slice);
+        Py_END_ALLOW_THREADS if (result < 0)
+        {
             lease = core_error(self, result);
             break;
         }
@@ -1204,11 +1181,8 @@ Block_wait(BlockObject *self, PyObject *seconds_object)
         return NULL;
     int64_t timeout_ns = seconds < 0 ? -1 : seconds > 9e9 ? (int64_t)9e18 : (int64_t)(seconds * 1e9);
     int result;
-    Py_BEGIN_ALLOW_THREADS
-    result = nxs_wait(&self->view, timeout_ns);
-    Py_END_ALLOW_THREADS
-    if (check_open(self) < 0)
-        return NULL;
+    Py_BEGIN_ALLOW_THREADS result = nxs_wait(&self->view, timeout_ns);
+    Py_END_ALLOW_THREADS if (check_open(self) < 0) return NULL;
     if (result < 0)
         return core_error(self, result);
     return PyLong_FromLong(result);
@@ -1292,11 +1266,10 @@ Block_stats(BlockObject *self, PyObject *Py_UNUSED(ignored))
     PyObject *oldest_held = oldest < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(oldest / 1e9);
     if (oldest_held == NULL)
         return NULL;
-    return PyObject_CallFunction(STATE(self)->stats_type, "IlLLLdN", (unsigned int)self->view.capacity,
-                                 (long)(self->view.capacity - free_slots),
-                                 (long long)atomic_load(&self->high_water), (long long)atomic_load(&self->acquisitions),
-                                 (long long)atomic_load(&self->exhaustions), atomic_load(&self->wait_ns) / 1e9,
-                                 oldest_held);
+    return PyObject_CallFunction(
+        STATE(self)->stats_type, "IlLLLdN", (unsigned int)self->view.capacity, (long)(self->view.capacity - free_slots),
+        (long long)atomic_load(&self->high_water), (long long)atomic_load(&self->acquisitions),
+        (long long)atomic_load(&self->exhaustions), atomic_load(&self->wait_ns) / 1e9, oldest_held);
 }
 
 /* shutdown(): every process sees it; sleepers wake. `self` is kept alive by this call. */
@@ -1462,8 +1435,7 @@ static PyMethodDef Block_methods[] = {
 };
 
 static PyGetSetDef Block_getset[] = {
-    {"name", (getter)Block_get_name, NULL, "The block's name: what handles carry, and what workers attach by.",
-     NULL},
+    {"name", (getter)Block_get_name, NULL, "The block's name: what handles carry, and what workers attach by.", NULL},
     {"capacity", (getter)Block_get_capacity, NULL, "The number of buffers.", NULL},
     {"size", (getter)Block_get_size, NULL, "The size of each buffer in bytes.", NULL},
     {"creator", (getter)Block_get_creator, NULL, "The pid of the process that made the block.", NULL},
@@ -1490,11 +1462,8 @@ static PyType_Slot Block_slots[] = {
 };
 
 static PyType_Spec Block_spec = {
-    "nexus_pool._shared_native.SharedBufferPool",
-    sizeof(BlockObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    Block_slots,
+    "nexus_pool._shared_native.SharedBufferPool", sizeof(BlockObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,      Block_slots,
 };
 
 /* ---- WorkQueue ---------------------------------------------------------------------- */
@@ -1574,11 +1543,8 @@ queue_get(QueueObject *self, int64_t wait_ns)
         }
         int64_t slice = deadline - now < NXS_SLICE_NS ? deadline - now : NXS_SLICE_NS;
         int result;
-        Py_BEGIN_ALLOW_THREADS
-        result = nxs_wait_queued(&block->view, slice);
-        Py_END_ALLOW_THREADS
-        if (result < 0)
-            return core_error(block, result);
+        Py_BEGIN_ALLOW_THREADS result = nxs_wait_queued(&block->view, slice);
+        Py_END_ALLOW_THREADS if (result < 0) return core_error(block, result);
         if (PyErr_CheckSignals() < 0)
             return NULL;
     }
@@ -1610,7 +1576,7 @@ Queue_next(QueueObject *self)
     PyObject *lease = queue_get(self, -1);
     if (lease == Py_None) {
         Py_DECREF(lease);
-        return NULL;  /* StopIteration */
+        return NULL; /* StopIteration */
     }
     return lease;
 }
@@ -1662,11 +1628,7 @@ static PyType_Slot Queue_slots[] = {
 };
 
 static PyType_Spec Queue_spec = {
-    "nexus_pool.shared.WorkQueue",
-    sizeof(QueueObject),
-    0,
-    Py_TPFLAGS_DEFAULT,
-    Queue_slots,
+    "nexus_pool.shared.WorkQueue", sizeof(QueueObject), 0, Py_TPFLAGS_DEFAULT, Queue_slots,
 };
 
 /* ---- module ------------------------------------------------------------------------- */
@@ -1697,22 +1659,22 @@ shared_exec(PyObject *module)
     pthread_once(&fork_handler_once, register_fork_handler);
     nxs_state *state = PyModule_GetState(module);
     PyObject *pool_base = NULL;
-    if (!(state->released_error = import_attribute("nexus_pool._errors", "ReleasedError"))
-        || !(state->corrupted_error = import_attribute("nexus_pool._errors", "SharedBlockCorrupted"))
-        || !(state->shut_down_error = import_attribute("nexus_pool._errors", "PoolShutDown"))
-        || !(state->producer_gone = import_attribute("nexus_pool._errors", "ProducerGone"))
-        || !(state->empty_error = import_attribute("queue", "Empty"))
-        || !(state->handle_type = import_attribute("nexus_pool._shared_handle", "Handle"))
-        || !(state->stats_type = import_attribute("nexus_pool._stats", "PoolStats"))
-        || !(state->exhausted = import_attribute("nexus_pool._shared_base", "exhausted"))
-        || !(state->check_timeout = import_attribute("nexus_pool._checks", "check_timeout"))
-        || !(pool_base = import_attribute("nexus_pool._shared_base", "SharedBufferPool")))
+    if (!(state->released_error = import_attribute("nexus_pool._errors", "ReleasedError")) ||
+        !(state->corrupted_error = import_attribute("nexus_pool._errors", "SharedBlockCorrupted")) ||
+        !(state->shut_down_error = import_attribute("nexus_pool._errors", "PoolShutDown")) ||
+        !(state->producer_gone = import_attribute("nexus_pool._errors", "ProducerGone")) ||
+        !(state->empty_error = import_attribute("queue", "Empty")) ||
+        !(state->handle_type = import_attribute("nexus_pool._shared_handle", "Handle")) ||
+        !(state->stats_type = import_attribute("nexus_pool._stats", "PoolStats")) ||
+        !(state->exhausted = import_attribute("nexus_pool._shared_base", "exhausted")) ||
+        !(state->check_timeout = import_attribute("nexus_pool._checks", "check_timeout")) ||
+        !(pool_base = import_attribute("nexus_pool._shared_base", "SharedBufferPool")))
         return -1;
-    int failed = add_type(module, &state->pool_type, &Block_spec, pool_base, "SharedBufferPool") < 0
-        || add_type(module, &state->slot_buffer_type, &SlotBuffer_spec, NULL, NULL) < 0
-        || add_type(module, &state->buffer_type, &Buffer_spec, NULL, "SharedBuffer") < 0
-        || add_type(module, &state->lease_type, &Lease_spec, NULL, "SharedLease") < 0
-        || add_type(module, &state->queue_type, &Queue_spec, NULL, "WorkQueue") < 0;
+    int failed = add_type(module, &state->pool_type, &Block_spec, pool_base, "SharedBufferPool") < 0 ||
+                 add_type(module, &state->slot_buffer_type, &SlotBuffer_spec, NULL, NULL) < 0 ||
+                 add_type(module, &state->buffer_type, &Buffer_spec, NULL, "SharedBuffer") < 0 ||
+                 add_type(module, &state->lease_type, &Lease_spec, NULL, "SharedLease") < 0 ||
+                 add_type(module, &state->queue_type, &Queue_spec, NULL, "WorkQueue") < 0;
     Py_DECREF(pool_base);
     return failed ? -1 : 0;
 }
