@@ -254,7 +254,7 @@ typedef struct {
     PyObject *factory; /* NULL only once the collector cleared the pool */
     PyObject *reset;   /* NULL: no reset */
     PyObject *name;    /* the backend's name */
-    PyObject *waiting; /* set: tokens of blocked acquirers (see _slots.wait); NULL once cleared */
+    PyObject *waiting; /* set: tokens of blocked acquirers (see _waiting.wait); NULL once cleared */
     PyObject *wakeup;  /* threading.Lock used as a binary semaphore */
     PyObject *weakreflist;
     nxp_count acquisitions; /* the counters of stats() (see PoolStats) */

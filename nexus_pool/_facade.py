@@ -30,7 +30,6 @@ from ._errors import BackendUnavailable
 from ._pool import PureBufferPool, PurePool
 
 __all__ = [
-    "FACADES",
     "PURE_ENV_VAR",
     "default_backend",
     "facade_for",
@@ -43,8 +42,6 @@ T = TypeVar("T")
 
 PURE_ENV_VAR: Final = "NEXUS_POOL_PURE"
 """``NEXUS_POOL_PURE=1`` makes every new pool a pure-Python one."""
-
-FACADES: Final = ("native", "pure")
 
 
 def _load_native() -> tuple[Any, str]:
@@ -106,8 +103,8 @@ install_maker(_make)
 def default_backend() -> str:
     """The backend used when neither ``backend=`` nor the environment names one.
 
-    The fastest on this interpreter, as measured by ``python -m nexus_pool.bench``
-    (README, "Performance"): ``atomic`` where the native facade serves it, ``locked``
+    The fastest on this interpreter, as measured by ``python -m nexus_pool.bench`` (the
+    documentation's Performance page): ``atomic`` where the native facade serves it, ``locked``
     on the pure-Python facade. There, since slots are owned by lease objects
     (``_slots.py``), ``locked`` gives a lease back with one deque append, where ``atomic``
     parks it in a dict and pushes its slot from a Python function: ``locked`` measured

@@ -58,8 +58,8 @@ SAMPLE_PERIOD: Final = 16
 """``track="sampled"`` records the site of about one acquisition in this many. Recording one
 costs about 12 ns on the native facade (the caller's frame, its code object and the
 instruction's offset; the line is looked up only when holders() asks), so one in 16 costs
-about 1% of its fastest acquire-and-release cycle (README, "When the pool runs dry", has
-the measurement)."""
+about 1% of its fastest acquire-and-release cycle (the documentation's "Statistics and
+holders" guide has the measurement)."""
 
 INTERNAL_PREFIX: Final = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_")
 """Frames of files whose path starts so (the package's private modules, ``_*.py`` and
