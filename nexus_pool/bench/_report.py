@@ -1,4 +1,4 @@
-"""Tables for people, JSON for machines, a chart for the README."""
+"""Tables for people, JSON for machines, a chart for the documentation."""
 
 from __future__ import annotations
 
