@@ -19,15 +19,22 @@ from collections import Counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol, SupportsIndex, final
 
-from typing_extensions import deprecated
-
 from ._checks import check_capacity, check_timeout, not_made_by
 from ._errors import PoolExhausted
 from ._records import SharedHolder
 from ._stats import PoolStats
 
 if TYPE_CHECKING:
+    from typing_extensions import deprecated
+
     from ._shared_native import SharedBuffer, SharedLease, WorkQueue
+else:
+
+    def deprecated(_message: str, /, *, category: object = None) -> Any:
+        """For type checkers only (typing-extensions is no run-time dependency): the
+        deprecated property warns by itself."""
+        return lambda function: function
+
 
 __all__ = [
     "BLOCK_PREFIX",

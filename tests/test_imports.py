@@ -190,3 +190,15 @@ def test_every_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
         [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_package_imports_without_its_test_dependencies() -> None:
+    """Only cffi is a run-time dependency: typing-extensions, numpy and the rest are not."""
+    blocked = ("typing_extensions", "numpy", "hypothesis", "pytest", "mypy")
+    code = (
+        f"import sys; sys.modules.update(dict.fromkeys({blocked!r}))\n"
+        "import nexus_pool, nexus_pool.local, nexus_pool.shared, nexus_pool.sync, nexus_pool._report\n"
+        "with nexus_pool.Pool(2, bytearray).acquire() as value: pass\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
